@@ -1,0 +1,133 @@
+"""Avro schemas of the bus records, their binary codec, and the Iceberg schemas derived from them.
+
+The ``*.avsc`` files beside this module are the source of truth. Messages on the bus are Avro
+binary (schemaless: one schema per topic, named in the message header ``ticklake.schema``); Iceberg
+table schemas are derived from the same Avro records plus the columns a layer adds.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from importlib import resources
+from typing import Any, Literal
+
+import fastavro
+from pyiceberg.schema import Schema
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+)
+
+RecordName = Literal["trade", "raw_message", "dead_letter", "candle"]
+RECORD_NAMES: tuple[RecordName, ...] = ("trade", "raw_message", "dead_letter", "candle")
+
+
+class ContractError(ValueError):
+    """A record does not satisfy its contract, or a contract cannot be mapped."""
+
+
+@functools.cache
+def avro_schema_json(name: RecordName) -> dict[str, Any]:
+    """The Avro schema of a record type, as parsed JSON."""
+    text = resources.files("contracts").joinpath("avro", f"{name}.avsc").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _parsed(name: RecordName) -> Any:
+    return fastavro.parse_schema(avro_schema_json(name))
+
+
+def encode(name: RecordName, record: dict[str, Any]) -> bytes:
+    """Encode a record to Avro binary, validating it against its schema.
+
+    Raises:
+        ContractError: The record does not match the schema.
+    """
+    buffer = io.BytesIO()
+    try:
+        fastavro.schemaless_writer(buffer, _parsed(name), record, strict=True)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ContractError(f"{name}: {error}") from error
+    return buffer.getvalue()
+
+
+def decode(name: RecordName, data: bytes) -> dict[str, Any]:
+    """Decode Avro binary written by :func:`encode`.
+
+    Raises:
+        ContractError: The bytes are not a valid record of this type.
+    """
+    try:
+        record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(data), _parsed(name), None)
+    except (ValueError, TypeError, EOFError, IndexError, UnicodeDecodeError, OverflowError) as error:
+        raise ContractError(f"{name}: cannot decode {len(data)} bytes: {error}") from error
+    return record
+
+
+_PRIMITIVES: dict[str, IcebergType] = {
+    "string": StringType(),
+    "long": LongType(),
+    "int": IntegerType(),
+    "double": DoubleType(),
+    "boolean": BooleanType(),
+    "bytes": BinaryType(),
+}
+
+
+def _iceberg_type(avro_type: Any) -> tuple[IcebergType, bool]:
+    """Map an Avro field type to an Iceberg type and whether it is required."""
+    if isinstance(avro_type, list):
+        branches = [branch for branch in avro_type if branch != "null"]
+        if len(branches) != 1 or len(avro_type) != 2:
+            raise ContractError(f"only ['null', T] unions map to Iceberg, got {avro_type}")
+        inner, _ = _iceberg_type(branches[0])
+        return inner, False
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        if logical == "decimal":
+            return DecimalType(avro_type["precision"], avro_type["scale"]), True
+        if logical == "date":
+            return DateType(), True
+        return _iceberg_type(avro_type["type"])
+    if avro_type in _PRIMITIVES:
+        return _PRIMITIVES[avro_type], True
+    raise ContractError(f"no Iceberg mapping for Avro type {avro_type!r}")
+
+
+def iceberg_schema(name: RecordName, extra: tuple[tuple[str, IcebergType, bool], ...] = ()) -> Schema:
+    """The Iceberg schema derived from a record's Avro schema plus layer columns.
+
+    Args:
+        name: The record type.
+        extra: ``(column, type, required)`` columns appended after the contract's fields.
+
+    Returns:
+        A schema whose field ids follow the Avro field order, then the extra columns.
+    """
+    fields: list[NestedField] = []
+    for field in avro_schema_json(name)["fields"]:
+        field_type, required = _iceberg_type(field["type"])
+        fields.append(
+            NestedField(
+                field_id=len(fields) + 1,
+                name=field["name"],
+                field_type=field_type,
+                required=required,
+                doc=field.get("doc"),
+            )
+        )
+    for column, column_type, required in extra:
+        fields.append(NestedField(len(fields) + 1, column, column_type, required=required))
+    return Schema(*fields)

@@ -1,0 +1,1 @@
+"""One module per venue: pure parsers, subscription messages and symbol mapping."""

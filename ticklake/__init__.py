@@ -1,0 +1,1 @@
+"""ticklake core: settings, Iceberg catalog access, time helpers and the CLI."""

@@ -1,0 +1,93 @@
+"""Iceberg catalog and table access (the embedded SQLite catalog or any pyiceberg catalog)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+from pyiceberg.table import Table
+
+from contracts.tables import ALL_TABLES, EVENT_DATES_KEY, OFFSETS_PREFIX, TableDef
+from ticklake.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """Open the configured Iceberg catalog, creating the local state folders it needs."""
+    if settings.catalog_uri is None or settings.warehouse is None:
+        settings.state_path.mkdir(parents=True, exist_ok=True)
+        (settings.state_path / "warehouse").mkdir(exist_ok=True)
+    return SqlCatalog(
+        settings.catalog_name,
+        uri=settings.resolved_catalog_uri,
+        warehouse=settings.resolved_warehouse,
+    )
+
+
+def ensure_table(catalog: Catalog, table: TableDef) -> Table:
+    """Create a table (and its namespace) if missing; return it. Safe to call concurrently."""
+    try:
+        catalog.create_namespace(table.namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    if catalog.table_exists(table.identifier):
+        return catalog.load_table(table.identifier)
+    try:
+        created = catalog.create_table(
+            table.identifier,
+            schema=table.schema(),
+            partition_spec=table.partition_spec(),
+            sort_order=table.sort_order(),
+            properties={
+                "write.parquet.compression-codec": "zstd",
+                "write.target-file-size-bytes": str(128 * 1024 * 1024),
+            },
+        )
+    except TableAlreadyExistsError:
+        return catalog.load_table(table.identifier)
+    log.info("created table %s", table.identifier)
+    return created
+
+
+def ensure_tables(catalog: Catalog) -> dict[str, Table]:
+    """Create every table of the lake that is missing, idempotently."""
+    return {table.identifier: ensure_table(catalog, table) for table in ALL_TABLES}
+
+
+def snapshot_offsets(summary: dict[str, str]) -> dict[tuple[str, int], int]:
+    """The ``(topic, partition) -> next offset`` pairs recorded in a snapshot summary."""
+    offsets: dict[tuple[str, int], int] = {}
+    for key, value in summary.items():
+        if key.startswith(OFFSETS_PREFIX):
+            topic, _, partition = key[len(OFFSETS_PREFIX) :].rpartition(".")
+            offsets[(topic, int(partition))] = int(value)
+    return offsets
+
+
+def committed_offsets(table: Table) -> dict[tuple[str, int], int]:
+    """The next Kafka offsets stored with the table's data.
+
+    The sink writes the offsets of every partition it owns into each commit, so the newest snapshot
+    that carries offsets holds the whole position. Walking back through parents lets commits made by
+    other writers (maintenance) sit on top without hiding the offsets.
+    """
+    snapshot = table.current_snapshot()
+    while snapshot is not None:
+        if snapshot.summary is not None:
+            offsets = snapshot_offsets(dict(snapshot.summary.additional_properties))
+            if offsets:
+                return offsets
+        if snapshot.parent_snapshot_id is None:
+            break
+        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
+    return {}
+
+
+def snapshot_event_dates(summary: dict[str, str]) -> set[dt.date]:
+    """The event dates a snapshot touched, as recorded by the writer."""
+    text = summary.get(EVENT_DATES_KEY, "")
+    return {dt.date.fromisoformat(part) for part in text.split(",") if part}

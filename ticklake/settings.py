@@ -1,0 +1,170 @@
+"""The one settings object every ticklake process reads.
+
+Every field can be set from the environment with the ``TICKLAKE_`` prefix, e.g.
+``TICKLAKE_STATE_DIR=/data/ticklake`` or ``TICKLAKE_SIM_RATE=500``. List and mapping fields take JSON
+(``TICKLAKE_INSTRUMENTS='["BTC-USDT","ETH-USDT"]'``). Bad values fail at start with the variable's
+name (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ticklake.errors import ConfigError
+
+ENV_PREFIX = "TICKLAKE_"
+
+
+class Settings(BaseSettings):
+    """All configuration of the platform, with embedded defaults that need nothing installed."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # --- state -------------------------------------------------------------------------------
+    state_dir: Path = Field(
+        default=Path(".ticklake"), description="Folder holding all local state (catalog, warehouse, Dagster)."
+    )
+
+    # --- Iceberg catalog -----------------------------------------------------------------------
+    catalog_name: str = Field(default="ticklake", min_length=1, description="Iceberg catalog name.")
+    catalog_uri: str | None = Field(
+        default=None, description="SQLAlchemy URI of the SQL catalog; default: SQLite under state_dir."
+    )
+    warehouse: str | None = Field(
+        default=None, description="Warehouse location; default: file:// folder under state_dir."
+    )
+
+    # --- Kafka bus -----------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=3, description="bootstrap.servers")
+    kafka_embedded: bool = Field(
+        default=True, description="Start the embedded tansu broker (`ticklake up`) instead of using a cluster."
+    )
+    kafka_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka properties (SASL/TLS...) passed to every producer and consumer.",
+    )
+    topic_prefix: str = Field(default="ticklake", pattern=r"^[A-Za-z0-9._-]+$")
+    topic_partitions: int = Field(default=3, ge=1, le=1024)
+
+    # --- venues and the simulator --------------------------------------------------------------
+    instruments: list[str] = Field(
+        default_factory=lambda: ["BTC-USDT", "ETH-USDT", "SOL-USDT"],
+        min_length=1,
+        description="Canonical instruments captured (and simulated).",
+    )
+    binance_ws_url: str | None = Field(
+        default=None, description="Binance WebSocket base URL; default: the local simulator."
+    )
+    binance_trade_channel: Literal["trade", "aggTrade"] = "trade"
+    sim_host: str = "127.0.0.1"
+    sim_port: int = Field(default=8765, ge=1, le=65535)
+    sim_seed: int = 42
+    sim_rate: float = Field(default=20.0, gt=0, description="Trades per second per instrument.")
+    sim_max_trades: int | None = Field(default=None, ge=1, description="Stop after this many trades.")
+    sim_ground_truth: Path | None = Field(
+        default=None, description="Write every trade the simulator sends to this JSONL file."
+    )
+
+    # --- WebSocket transport -------------------------------------------------------------------
+    ws_ping_interval: float = Field(default=20.0, gt=0)
+    ws_ping_timeout: float = Field(default=20.0, gt=0)
+    ws_backoff_initial: float = Field(default=0.5, gt=0)
+    ws_backoff_max: float = Field(default=30.0, gt=0)
+
+    # --- bronze sink ---------------------------------------------------------------------------
+    sink_batch_rows: int = Field(default=100_000, ge=1, description="Commit when a table's batch has this many rows.")
+    sink_batch_seconds: float = Field(default=5.0, gt=0, description="Commit at least this often (seconds).")
+
+    # --- orchestration -------------------------------------------------------------------------
+    partitions_start: dt.date = Field(default=dt.date(2025, 1, 1), description="First daily partition.")
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = Field(default=3000, ge=1, le=65535)
+    stream_relaunch_backoff_max: float = Field(default=300.0, gt=0)
+
+    # --- API -----------------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("instruments")
+    @classmethod
+    def _canonical_instruments(cls, value: list[str]) -> list[str]:
+        for name in value:
+            base, sep, quote = name.partition("-")
+            if not sep or not base.isalnum() or not quote.isalnum() or name != name.upper():
+                raise ValueError(f"{name!r} is not a canonical BASE-QUOTE instrument such as 'BTC-USDT'")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Settings:
+        if self.ws_backoff_initial > self.ws_backoff_max:
+            raise ValueError("ws_backoff_initial must not exceed ws_backoff_max")
+        return self
+
+    # --- derived values ------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        """The absolute state folder."""
+        return self.state_dir.expanduser().resolve()
+
+    @property
+    def resolved_catalog_uri(self) -> str:
+        """The catalog URI, defaulting to SQLite in the state folder."""
+        return self.catalog_uri or f"sqlite:///{self.state_path / 'catalog.db'}"
+
+    @property
+    def resolved_warehouse(self) -> str:
+        """The warehouse location, defaulting to a folder in the state folder."""
+        return self.warehouse or (self.state_path / "warehouse").as_uri()
+
+    @property
+    def resolved_binance_ws_url(self) -> str:
+        """The Binance WebSocket base URL (the simulator unless set)."""
+        return self.binance_ws_url or f"ws://{self.sim_host}:{self.sim_port}/binance"
+
+    @property
+    def dagster_home(self) -> Path:
+        """DAGSTER_HOME for the embedded Dagster instance."""
+        return self.state_path / "dagster"
+
+    def topic(self, kind: str) -> str:
+        """The Kafka topic name of a record kind (``raw``, ``trades``, ``dlq``...)."""
+        return f"{self.topic_prefix}.{kind}"
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        name = f"{ENV_PREFIX}{field.split('.')[0].upper()}" if item["loc"] else "settings"
+        lines.append(f"{name}: {item['msg']} (got {item.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (and explicit overrides), failing fast when invalid.
+
+    Args:
+        **overrides: Field values that take precedence over the environment.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: A value is invalid; the message names the environment variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()
