@@ -83,3 +83,6 @@ SILVER_CANDLES = TableDef(
 )
 
 ALL_TABLES: tuple[TableDef, ...] = (BRONZE_RAW, BRONZE_TRADES, BRONZE_DEAD_LETTERS, SILVER_CANDLES)
+
+CANDLE_INTERVALS: dict[str, int] = {"1m": 60 * 1_000_000_000}
+"""The candle intervals the platform builds, with their length in nanoseconds."""

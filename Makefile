@@ -1,0 +1,33 @@
+# ticklake: `make run` starts the platform, `make test` runs the checks. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint pytest bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/ticklake up
+
+test: lint pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy contracts streaming orchestration governance serve ticklake
+
+pytest: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/e2e_throughput.py
+
+clean:
+	rm -rf $(VENV) .ticklake .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Dagster orchestration: streaming supervision, bronze reporting, silver assets, schedules."""

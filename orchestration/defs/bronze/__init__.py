@@ -1,0 +1,1 @@
+"""Bronze: the Iceberg tables the streaming sink writes."""

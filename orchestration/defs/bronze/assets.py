@@ -1,0 +1,24 @@
+"""Bronze tables as Dagster assets. They are written by the stream sink, not by asset runs: each sink
+commit is reported as a materialization (rows, offsets, snapshot id)."""
+
+from __future__ import annotations
+
+from dagster import AssetSpec
+
+from contracts.tables import BRONZE_DEAD_LETTERS, BRONZE_RAW, BRONZE_TRADES
+from orchestration.defs.streams.jobs import bronze_key
+
+BRONZE_ASSETS = [
+    AssetSpec(
+        key=bronze_key(table.identifier),
+        description=description,
+        group_name="bronze",
+        kinds={"iceberg"},
+        metadata={"table": table.identifier, "writer": "stream_bronze_sink"},
+    )
+    for table, description in (
+        (BRONZE_RAW, "Every venue frame as received: the source of truth for reprocessing."),
+        (BRONZE_TRADES, "Normalized trades, exactly once per Kafka message."),
+        (BRONZE_DEAD_LETTERS, "Frames and messages that could not be processed, with the raw bytes."),
+    )
+]

@@ -1,0 +1,1 @@
+"""Silver: cleaned, deduplicated and aggregated tables built from bronze."""

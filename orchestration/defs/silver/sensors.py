@@ -1,0 +1,69 @@
+"""Sensors of the silver layer: request the candle partitions whose bronze input changed."""
+
+
+import json
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    define_asset_job,
+    sensor,
+)
+
+from contracts.tables import BRONZE_TRADES
+from orchestration.defs.silver.assets import CANDLES_KEY
+from orchestration.defs.silver.partitions import daily_partitions
+from orchestration.defs.streams.sensors import IN_PROGRESS
+from ticklake.lake import ensure_table, open_catalog, snapshot_event_dates
+
+candles_job = define_asset_job(
+    "silver_candles_job", selection=[CANDLES_KEY], tags={"ticklake/layer": "silver"}
+)
+
+
+@sensor(
+    name="silver_candles_on_bronze",
+    job=candles_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests the silver/candles partitions of the days whose bronze trades changed.",
+)
+def silver_candles_on_bronze(context: SensorEvaluationContext) -> SensorResult:
+    """Read new bronze.trades snapshots since the cursor and request their event dates.
+
+    A day whose candle run is still queued or running stays pending in the cursor and is requested
+    once that run is over, so a busy day never piles up runs.
+    """
+    from ticklake.settings import get_settings
+
+    state = json.loads(context.cursor) if context.cursor else {"sequence": 0, "pending": []}
+    table = ensure_table(open_catalog(get_settings()), BRONZE_TRADES)
+    pending: set[str] = set(state["pending"])
+    sequence = state["sequence"]
+    for snapshot in table.snapshots():
+        if (snapshot.sequence_number or 0) > state["sequence"] and snapshot.summary is not None:
+            dates = snapshot_event_dates(dict(snapshot.summary.additional_properties))
+            pending.update(day.isoformat() for day in dates)
+            sequence = max(sequence, snapshot.sequence_number or 0)
+    valid = set(daily_partitions().get_partition_keys(dynamic_partitions_store=context.instance))
+    busy = {
+        run.tags.get("dagster/partition")
+        for run in context.instance.get_runs(RunsFilter(job_name=candles_job.name, statuses=IN_PROGRESS))
+    }
+    requests = [
+        RunRequest(run_key=f"candles:{day}:{sequence}", partition_key=day)
+        for day in sorted(pending)
+        if day in valid and day not in busy
+    ]
+    out_of_range = sorted(day for day in pending if day not in valid)
+    if out_of_range:
+        context.log.warning(f"bronze has trades on days outside the partitions: {out_of_range}")
+    still_pending = sorted(day for day in pending if day in valid and day in busy)
+    cursor = json.dumps({"sequence": sequence, "pending": still_pending})
+    if requests:
+        return SensorResult(run_requests=requests, cursor=cursor)
+    reason = f"waiting for running partitions {still_pending}" if still_pending else "no new bronze data"
+    return SensorResult(skip_reason=reason, cursor=cursor)

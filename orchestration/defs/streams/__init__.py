@@ -1,0 +1,1 @@
+"""Long-running stream jobs (collectors, the bronze sink) and the sensor that keeps them alive."""

@@ -1,0 +1,1 @@
+"""The HTTP API: dependencies, response models and one router module per resource."""

@@ -1,0 +1,1 @@
+"""One router per resource; :func:`serve.app.create_app` mounts them under ``/v1``."""

@@ -1,0 +1,184 @@
+"""Collectors: venue WebSocket frames in, raw frames + normalized records + dead letters out to Kafka.
+
+A collector publishes every frame it receives to the ``raw`` topic (the source of truth for
+reprocessing), the trades the venue parser finds to ``trades`` (keyed by instrument, so an
+instrument's order is kept), and frames the parser rejects to ``dlq`` with the error and raw bytes.
+Nothing stops the stream: a bad frame is a dead letter, a lost connection is a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from confluent_kafka import KafkaError, Message, Producer
+from websockets.asyncio.client import ClientConnection
+
+from contracts.records import DeadLetter, RawMessage
+from contracts.schemas import encode
+from streaming.bus import ensure_topics, make_producer
+from streaming.errors import BrokerError, ParseError
+from streaming.transport import Backoff, Frame, stream_frames
+from streaming.venues import binance
+from streaming.venues.base import ParsedFrame
+from ticklake.settings import Settings
+from ticklake.timeutil import now_ns
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class VenueFeed:
+    """What a collector needs to know about one venue connection."""
+
+    venue: str
+    url: str
+    parse: Callable[[bytes, int], ParsedFrame]
+    on_connect: Callable[[ClientConnection], Awaitable[None]] | None = None
+
+
+def binance_feed(settings: Settings) -> VenueFeed:
+    """The Binance combined-stream feed of the configured instruments."""
+    streams = binance.stream_names(settings.instruments, settings.binance_trade_channel)
+    return VenueFeed(
+        venue=binance.VENUE,
+        url=binance.combined_stream_url(settings.resolved_binance_ws_url, streams),
+        parse=binance.parse,
+    )
+
+
+FEEDS: dict[str, Callable[[Settings], VenueFeed]] = {"binance": binance_feed}
+"""Venue id -> feed factory."""
+
+
+@dataclasses.dataclass
+class CollectorStats:
+    """Running counts of one collector."""
+
+    frames: int = 0
+    trades: int = 0
+    controls: int = 0
+    rejects: int = 0
+    delivery_errors: int = 0
+
+
+class Collector:
+    """Capture one venue feed into Kafka.
+
+    Args:
+        settings: Platform settings.
+        feed: The venue feed to capture.
+        producer: A producer to use (default: an idempotent one from settings).
+    """
+
+    def __init__(self, settings: Settings, feed: VenueFeed, producer: Producer | None = None) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.producer = producer or make_producer(settings, f"collector-{feed.venue}")
+        self.stats = CollectorStats()
+        self._raw_topic = settings.topic("raw")
+        self._trade_topic = settings.topic("trades")
+        self._dlq_topic = settings.topic("dlq")
+        self._delivery_error: KafkaError | None = None
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.stats.delivery_errors += 1
+            self._delivery_error = error
+            log.error("delivery to %s failed: %s", message.topic(), error)
+
+    def _produce(self, topic: str, key: str, value: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def handle(self, frame: Frame) -> None:
+        """Publish one frame: raw copy, parsed records, or a dead letter.
+
+        Raises:
+            BrokerError: The producer reported a failed delivery (a message would be lost).
+        """
+        ts_ingest = now_ns()
+        try:
+            parsed: ParsedFrame | None = self.feed.parse(frame.data, frame.ts_recv)
+        except ParseError as error:
+            parsed = None
+            self.stats.rejects += 1
+            letter = DeadLetter(
+                venue=self.feed.venue,
+                stage="parse",
+                error=str(error),
+                ts_recv=frame.ts_recv,
+                payload=frame.data,
+                connection_id=frame.connection_id,
+                seq=frame.seq,
+            )
+            self._produce(self._dlq_topic, self.feed.venue, encode("dead_letter", letter.to_record(ts_ingest)))
+        raw = RawMessage(
+            venue=self.feed.venue,
+            channel=parsed.channel if parsed is not None else "",
+            connection_id=frame.connection_id,
+            seq=frame.seq,
+            ts_recv=frame.ts_recv,
+            payload=frame.data,
+        )
+        self._produce(self._raw_topic, frame.connection_id, encode("raw_message", raw.to_record(ts_ingest)))
+        if parsed is not None:
+            if parsed.control is not None:
+                self.stats.controls += 1
+            for trade in parsed.records:
+                self._produce(self._trade_topic, trade.instrument, encode("trade", trade.to_record(ts_ingest)))
+            self.stats.trades += len(parsed.records)
+        self.stats.frames += 1
+        self.producer.poll(0)
+        if self._delivery_error is not None:
+            raise BrokerError(f"Kafka delivery failed: {self._delivery_error}")
+
+    async def _capture(self, stop: asyncio.Event, report_every: float) -> None:
+        backoff = Backoff(self.settings.ws_backoff_initial, self.settings.ws_backoff_max)
+        last_report = time.monotonic()
+        async for frame in stream_frames(
+            self.feed.url,
+            backoff=backoff,
+            ping_interval=self.settings.ws_ping_interval,
+            ping_timeout=self.settings.ws_ping_timeout,
+            on_connect=self.feed.on_connect,
+            stop=stop,
+        ):
+            self.handle(frame)
+            if time.monotonic() - last_report >= report_every:
+                last_report = time.monotonic()
+                log.info("collector %s: %s", self.feed.venue, self.stats)
+
+    async def run(self, stop: asyncio.Event | None = None, report_every: float = 10.0) -> CollectorStats:
+        """Capture until ``stop`` is set or the task is cancelled; flush the producer on the way out.
+
+        Raises:
+            BrokerError: Kafka cannot be reached or a delivery failed.
+            StreamingError: The feed URL is invalid.
+        """
+        stop = stop or asyncio.Event()
+        ensure_topics(self.settings)
+        log.info("collector %s: capturing %s", self.feed.venue, self.feed.url)
+        capture = asyncio.create_task(self._capture(stop, report_every))
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({capture, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not capture.done():
+                capture.cancel()
+            await asyncio.gather(capture, stopped, return_exceptions=True)
+            remaining = self.producer.flush(30)
+            if remaining:
+                log.error("collector %s: %d messages not delivered at shutdown", self.feed.venue, remaining)
+        if not capture.cancelled() and capture.exception() is not None:
+            raise capture.exception()  # type: ignore[misc]
+        log.info("collector %s stopped: %s", self.feed.venue, self.stats)
+        return self.stats

@@ -1,0 +1,278 @@
+"""The bronze sink: the single writer of the bronze tables, exactly once.
+
+One process consumes the ``raw``, ``trades`` and ``dlq`` topics with explicit partition assignment
+(no consumer group), cuts batches by size and by time, and appends each batch to its Iceberg table.
+Every commit carries, in its snapshot summary, the next offset of every partition of the table's
+topic (``ticklake.offsets.<topic>.<partition>``), written in the same atomic commit as the rows.
+On start the sink seeks to those offsets, so a crash at any point neither loses nor repeats a row.
+
+Messages that cannot be decoded become dead letters (stage ``decode``) in the same cycle, before the
+commit that moves past them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+
+from contracts.records import DeadLetter
+from contracts.schemas import ContractError, RecordName, decode
+from contracts.tables import BRONZE_DEAD_LETTERS, BRONZE_RAW, BRONZE_TRADES, EVENT_DATES_KEY, OFFSETS_PREFIX, TableDef
+from streaming.bus import ensure_topics, make_consumer, partitions_of
+from streaming.errors import BrokerError
+from ticklake.lake import committed_offsets, ensure_table
+from ticklake.settings import Settings
+from ticklake.timeutil import NS_PER_DAY, now_ns
+
+log = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitReport:
+    """What one Iceberg commit of the sink wrote."""
+
+    table: str
+    snapshot_id: int
+    rows: int
+    offsets: dict[str, int]
+    event_dates: tuple[str, ...]
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """A topic and the bronze table it lands in."""
+
+    kind: str
+    record: RecordName
+    table: TableDef
+    time_column: str
+
+
+ROUTES = (
+    Route("dlq", "dead_letter", BRONZE_DEAD_LETTERS, "ts_recv"),
+    Route("raw", "raw_message", BRONZE_RAW, "ts_recv"),
+    Route("trades", "trade", BRONZE_TRADES, "ts_event"),
+)
+"""In commit order: dead letters first, so a decode reject lands before the offsets move past it."""
+
+
+class _Batch:
+    """Rows and next offsets accumulated for one table since its last commit."""
+
+    def __init__(self, route: Route, topic: str, positions: dict[int, int]) -> None:
+        self.route = route
+        self.topic = topic
+        self.positions = positions  # partition -> next offset, for every assigned partition
+        self.rows: list[dict[str, Any]] = []
+        self.dirty = False
+
+    def add(self, record: dict[str, Any], partition: int, offset: int) -> None:
+        record["kafka_partition"] = partition
+        record["kafka_offset"] = offset
+        self.rows.append(record)
+
+    def advance(self, partition: int, offset: int) -> None:
+        self.positions[partition] = offset + 1
+        self.dirty = True
+
+
+def _to_arrow(rows: list[dict[str, Any]], schema: pa.Schema, time_column: str) -> pa.Table:
+    columns: dict[str, pa.Array] = {}
+    for field in schema:
+        if field.name == "event_date":
+            continue
+        columns[field.name] = pa.array([row[field.name] for row in rows], type=field.type)
+    days = pc.divide(columns[time_column], pa.scalar(NS_PER_DAY, pa.int64()))
+    columns["event_date"] = pc.cast(pc.cast(days, pa.int32()), pa.date32())
+    return pa.table([columns[field.name] for field in schema], schema=schema)
+
+
+class BronzeSink:
+    """Consume the bus and commit bronze tables exactly once.
+
+    Args:
+        settings: Platform settings (bus, batch sizes).
+        catalog: The Iceberg catalog holding the bronze tables.
+        on_commit: Called after each successful commit (e.g. to report a Dagster materialization).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        on_commit: Callable[[CommitReport], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.on_commit = on_commit
+        self.tables: dict[str, Table] = {}
+        self.batches: dict[str, _Batch] = {}
+        self.committed_rows = 0
+        self.commits = 0
+
+    # --- start-up ------------------------------------------------------------------------------
+    def _start_positions(self, consumer: Consumer, route: Route, topic: str, table: Table) -> dict[int, int]:
+        stored = committed_offsets(table)
+        positions: dict[int, int] = {}
+        for partition in partitions_of(self.settings, topic):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            start = stored.get((topic, partition))
+            if start is None:
+                start = low
+            elif start > high:
+                log.warning(
+                    "%s[%d]: stored next offset %d is past the broker's end %d: the broker log was reset "
+                    "(the embedded broker keeps its log in memory); consuming from the earliest offset %d",
+                    topic, partition, start, high, low,
+                )
+                start = low
+            elif start < low:
+                log.error(
+                    "%s[%d]: stored next offset %d is before the earliest retained offset %d: messages "
+                    "%d..%d were deleted by retention before they reached bronze",
+                    topic, partition, start, low, start, low - 1,
+                )
+                start = low
+            positions[partition] = start
+        return positions
+
+    def _assign(self, consumer: Consumer) -> None:
+        ensure_topics(self.settings)
+        assignments: list[TopicPartition] = []
+        for route in ROUTES:
+            topic = self.settings.topic(route.kind)
+            table = ensure_table(self.catalog, route.table)
+            self.tables[topic] = table
+            positions = self._start_positions(consumer, route, topic, table)
+            self.batches[topic] = _Batch(route, topic, positions)
+            assignments.extend(
+                TopicPartition(topic, partition, offset if offset >= 0 else OFFSET_BEGINNING)
+                for partition, offset in positions.items()
+            )
+            log.info("sink: %s -> %s from offsets %s", topic, route.table.identifier, positions)
+        consumer.assign(assignments)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _handle(self, message: Message) -> None:
+        topic = message.topic()
+        partition = message.partition()
+        offset = message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        batch = self.batches[topic]
+        value = message.value() or b""
+        try:
+            record = decode(batch.route.record, value)
+        except ContractError as error:
+            letter = DeadLetter(
+                venue="unknown",
+                stage="decode",
+                error=str(error),
+                ts_recv=now_ns(),
+                payload=value,
+                source=f"{topic}/{partition}/{offset}",
+            )
+            dlq = self.batches[self.settings.topic("dlq")]
+            dlq.rows.append({**letter.to_record(now_ns()), "kafka_partition": partition, "kafka_offset": offset})
+            dlq.dirty = True
+            log.warning("sink: dead letter from %s/%d/%d: %s", topic, partition, offset, error)
+        else:
+            batch.add(record, partition, offset)
+        batch.advance(partition, offset)
+
+    def _commit(self, batch: _Batch) -> None:
+        started = time.monotonic()
+        schema = self.tables[batch.topic].schema().as_arrow()
+        data = _to_arrow(batch.rows, schema, batch.route.time_column) if batch.rows else schema.empty_table()
+        if data.num_rows:
+            data = data.sort_by([(name, "ascending") for name in batch.route.table.sort_by])
+        dates = sorted({day.isoformat() for day in pc.unique(data["event_date"]).to_pylist()})
+        properties = {f"{OFFSETS_PREFIX}{batch.topic}.{p}": str(o) for p, o in sorted(batch.positions.items())}
+        properties[EVENT_DATES_KEY] = ",".join(dates)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            table = self.tables[batch.topic]
+            try:
+                table.append(data, snapshot_properties=properties)
+                break
+            except CommitFailedException as error:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                log.warning("sink: commit to %s conflicted (%s); retrying", batch.route.table.identifier, error)
+                self.tables[batch.topic] = self.catalog.load_table(batch.route.table.identifier)
+        snapshot = self.tables[batch.topic].current_snapshot()
+        assert snapshot is not None
+        report = CommitReport(
+            table=batch.route.table.identifier,
+            snapshot_id=snapshot.snapshot_id,
+            rows=data.num_rows,
+            offsets={f"{batch.topic}.{p}": o for p, o in sorted(batch.positions.items())},
+            event_dates=tuple(dates),
+            seconds=time.monotonic() - started,
+        )
+        batch.rows = []
+        batch.dirty = False
+        self.committed_rows += report.rows
+        self.commits += 1
+        log.info(
+            "sink: committed %d rows to %s (snapshot %d) in %.2f s",
+            report.rows, report.table, report.snapshot_id, report.seconds,
+        )
+        if self.on_commit is not None:
+            self.on_commit(report)
+
+    def flush(self) -> None:
+        """Commit every table that has consumed something since its last commit."""
+        for batch in self.batches.values():  # ROUTES order: dead letters first
+            if batch.dirty or batch.rows:
+                self._commit(batch)
+
+    def run(self, stop: threading.Event | None = None, idle_exit: float | None = None) -> None:
+        """Consume and commit until ``stop`` is set (or, when given, after ``idle_exit`` quiet seconds).
+
+        Raises:
+            BrokerError: The broker cannot be reached or reports a fatal error.
+        """
+        stop = stop or threading.Event()
+        consumer = make_consumer(self.settings, "bronze-sink")
+        try:
+            self._assign(consumer)
+            last_flush = time.monotonic()
+            last_message = time.monotonic()
+            while not stop.is_set():
+                messages = consumer.consume(num_messages=10_000, timeout=0.2)
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            continue
+                        if error.fatal():
+                            raise BrokerError(f"fatal Kafka error: {error}")
+                        log.warning("sink: Kafka error: %s", error)
+                        continue
+                    self._handle(message)
+                if messages:
+                    last_message = time.monotonic()
+                pending = max(len(b.rows) for b in self.batches.values())
+                if pending >= self.settings.sink_batch_rows or (
+                    time.monotonic() - last_flush >= self.settings.sink_batch_seconds
+                ):
+                    self.flush()
+                    last_flush = time.monotonic()
+                if idle_exit is not None and time.monotonic() - last_message >= idle_exit:
+                    break
+            self.flush()
+        finally:
+            consumer.close()

@@ -1,0 +1,98 @@
+import datetime as dt
+import math
+from collections import defaultdict
+from decimal import Decimal
+
+from bronze_fixtures import append_bronze, make_trades
+from dagster import instance_for_test, materialize
+from pyiceberg.expressions import EqualTo
+
+from orchestration.defs.resources import LakeResource
+from orchestration.defs.silver.assets import silver_candles
+from ticklake.lake import open_catalog
+from ticklake.timeutil import NS_PER_SECOND, date_to_ns
+
+DAY = dt.date(2026, 11, 20)
+MINUTE = 60 * NS_PER_SECOND
+
+
+def reference_candles(trades, day):
+    """An independent computation: plain Python over the ground-truth trades."""
+    unique = {(t["venue"], t["symbol"], t["trade_id"]): t for t in trades}
+    groups = defaultdict(list)
+    for t in unique.values():
+        if date_to_ns(day) <= t["ts_event"] < date_to_ns(day + dt.timedelta(days=1)):
+            groups[(t["venue"], t["instrument"], t["ts_event"] // MINUTE * MINUTE)].append(t)
+    out = {}
+    for key, group in groups.items():
+        group.sort(key=lambda t: (t["ts_event"], int(t["trade_id"])))
+        out[key] = {
+            "open": group[0]["price"],
+            "close": group[-1]["price"],
+            "high": max(t["price"] for t in group),
+            "low": min(t["price"] for t in group),
+            "volume": sum((t["size"] for t in group), Decimal(0)),
+            "buy_volume": sum((t["size"] for t in group if t["side"] == "buy"), Decimal(0)),
+            "sell_volume": sum((t["size"] for t in group if t["side"] == "sell"), Decimal(0)),
+            "quote_volume": math.fsum(float(t["price"]) * float(t["size"]) for t in group),
+            "trade_count": len(group),
+            "first_trade_id": group[0]["trade_id"],
+            "last_trade_id": group[-1]["trade_id"],
+        }
+    return out
+
+
+def read_candles(catalog, day):
+    table = catalog.load_table("silver.candles")
+    rows = table.scan(row_filter=EqualTo("event_date", day)).to_arrow().to_pylist()
+    return {(r["venue"], r["instrument"], r["window_start"]): r for r in rows}
+
+
+def test_candle_partition_equals_independent_computation(settings):
+    catalog = open_catalog(settings)
+    trades = make_trades(DAY, 4000)
+    append_bronze(catalog, trades)
+    append_bronze(catalog, trades[:300], seed=9)  # re-delivered trades must not count twice
+
+    with instance_for_test() as instance:
+        result = materialize([silver_candles], partition_key=DAY.isoformat(), resources={"lake": LakeResource()},
+                             instance=instance)
+    assert result.success
+
+    expected = reference_candles(trades, DAY)
+    actual = read_candles(catalog, DAY)
+    assert len(expected) > 15
+    assert actual.keys() == expected.keys()
+    for key, want in expected.items():
+        got = actual[key]
+        for column in ("open", "close", "high", "low", "volume", "buy_volume", "sell_volume"):
+            assert got[column] == want[column], (key, column)
+        assert got["trade_count"] == want["trade_count"]
+        assert got["first_trade_id"] == want["first_trade_id"]
+        assert got["last_trade_id"] == want["last_trade_id"]
+        assert got["buy_volume"] + got["sell_volume"] == got["volume"]
+        assert got["low"] <= min(got["open"], got["close"]) and max(got["open"], got["close"]) <= got["high"]
+        # quote volume and VWAP are derived doubles: equal up to floating-point summation order
+        assert math.isclose(got["quote_volume"], want["quote_volume"], rel_tol=1e-12)
+        assert math.isclose(got["vwap"], want["quote_volume"] / float(want["volume"]), rel_tol=1e-12)
+        assert float(got["low"]) <= got["vwap"] * (1 + 1e-12) and got["vwap"] <= float(got["high"]) * (1 + 1e-12)
+        assert got["window_end"] - got["window_start"] == MINUTE and got["interval"] == "1m"
+
+    materialization = result.asset_materializations_for_node("silver__candles")[0]
+    assert materialization.metadata["candles"].value == len(expected)
+
+
+def test_rematerializing_a_partition_replaces_it(settings):
+    catalog = open_catalog(settings)
+    trades = make_trades(DAY, 500)
+    append_bronze(catalog, trades)
+    with instance_for_test() as instance:
+        for _ in range(2):
+            result = materialize([silver_candles], partition_key=DAY.isoformat(),
+                                 resources={"lake": LakeResource()}, instance=instance)
+            assert result.success
+    assert read_candles(catalog, DAY).keys() == reference_candles(trades, DAY).keys()
+    total = catalog.load_table("silver.candles").scan(row_filter=EqualTo("event_date", DAY)).to_arrow().num_rows
+    assert total == len(reference_candles(trades, DAY))
+    # the previous day's trades are in their own partition, untouched by this one
+    assert read_candles(catalog, DAY - dt.timedelta(days=1)) == {}

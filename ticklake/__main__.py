@@ -1,0 +1,5 @@
+"""``python -m ticklake`` runs the CLI."""
+
+from ticklake.cli import app
+
+app()

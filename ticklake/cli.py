@@ -1,0 +1,139 @@
+"""The ``ticklake`` command line: run the platform or any of its parts standalone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.logging import RichHandler
+
+from ticklake.errors import TicklakeError
+from ticklake.settings import Settings, get_settings
+
+app = typer.Typer(help="ticklake: market data from venue WebSockets to Iceberg, candles and an API.", no_args_is_help=True)
+
+
+def _setup(verbose: bool = False) -> Settings:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+    )
+    try:
+        return get_settings()
+    except TicklakeError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def _stop_event_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        logging.getLogger("ticklake").info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+async def _until(stop: threading.Event, work: Any) -> Any:
+    """Run a coroutine-producing ``work(asyncio.Event)`` until the thread event is set."""
+    loop_stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(loop_stop.set)), daemon=True).start()
+    return await work(loop_stop)
+
+
+@app.command()
+def up(
+    stop_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
+) -> None:
+    """Start the whole platform on its embedded defaults (broker, simulator, Dagster, API); Ctrl-C stops it."""
+    from ticklake.up import run_platform
+
+    settings = _setup()
+    raise typer.Exit(run_platform(settings, stop_after=stop_after))
+
+
+@app.command()
+def sim() -> None:
+    """Run the venue simulator (WebSocket servers speaking each venue's wire format)."""
+    from streaming.simulator.server import run_simulator
+
+    run_simulator(_setup())
+
+
+@app.command()
+def capture(
+    venue: Annotated[str, typer.Option(help="Venue to capture.")] = "binance",
+) -> None:
+    """Capture a venue's WebSocket feed into Kafka (raw frames, trades, dead letters)."""
+    from streaming.collector import FEEDS, Collector
+
+    settings = _setup()
+    if venue not in FEEDS:
+        typer.secho(f"unknown venue {venue!r}; known: {', '.join(FEEDS)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    stop = _stop_event_on_signals()
+    collector = Collector(settings, FEEDS[venue](settings))
+    try:
+        asyncio.run(_until(stop, collector.run))
+    except TicklakeError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def sink(
+    idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without messages.")] = None,
+) -> None:
+    """Run the bronze sink: Kafka to the bronze Iceberg tables, exactly once."""
+    from streaming.sink import BronzeSink
+    from ticklake.lake import open_catalog
+
+    settings = _setup()
+    stop = _stop_event_on_signals()
+    try:
+        BronzeSink(settings, open_catalog(settings)).run(stop, idle_exit=idle_exit)
+    except TicklakeError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP API."""
+    from serve.app import run_api
+
+    run_api(_setup())
+
+
+@app.command()
+def parse(
+    file: Annotated[Path | None, typer.Argument(help="Frames, one per line, or JSONL with a 'raw' field; - or none for stdin.")] = None,
+    venue: Annotated[str, typer.Option(help="Venue whose parser to use.")] = "binance",
+) -> None:
+    """Parse captured frames and print the normalized records (and rejects) as JSON lines."""
+    from streaming.cli_parse import parse_lines
+
+    if venue not in ("binance",):
+        typer.secho(f"unknown venue {venue!r}; known: binance", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    with contextlib.ExitStack() as stack:
+        source = sys.stdin if file is None or str(file) == "-" else stack.enter_context(open(file, encoding="utf-8"))
+        rejects = 0
+        for line in parse_lines(venue, source):
+            rejects += "error" in line
+            sys.stdout.write(json.dumps(line) + "\n")
+    if rejects:
+        typer.secho(f"{rejects} frame(s) rejected", fg=typer.colors.YELLOW, err=True)
