@@ -58,7 +58,9 @@ def test_ready_is_503_and_live_200_when_the_catalog_is_down(broken_api: httpx.Cl
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
 
 
-def test_health_recovers_when_the_catalog_comes_back(broken_settings: Settings, broken_api: httpx.Client) -> None:
+def test_health_recovers_when_the_catalog_comes_back(
+    broken_settings: Settings, broken_api: httpx.Client
+) -> None:
     assert broken_api.get("/v1/health/ready").status_code == 503
     assert broken_settings.catalog_uri is not None
     catalog_file = Path(broken_settings.catalog_uri.removeprefix("sqlite:///"))
