@@ -11,7 +11,7 @@ import functools
 import io
 import json
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import fastavro
 from pyiceberg.schema import Schema
@@ -70,7 +70,7 @@ def decode(name: RecordName, data: bytes) -> dict[str, Any]:
         ContractError: The bytes are not a valid record of this type.
     """
     try:
-        record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(data), _parsed(name), None)
+        record = cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(data), _parsed(name), None))
     except (ValueError, TypeError, EOFError, IndexError, UnicodeDecodeError, OverflowError) as error:
         raise ContractError(f"{name}: cannot decode {len(data)} bytes: {error}") from error
     return record

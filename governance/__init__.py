@@ -1,1 +1,1 @@
-"""Governance: data contracts checks (Soda), DQ scoring, lineage (OpenLineage), SLOs. Grows with the DQ issues."""
+"""Governance: contract checks (Soda), DQ scoring, lineage (OpenLineage), SLOs."""

@@ -1,1 +1,1 @@
-"""Streaming: venue parsers, WebSocket transport, collectors, Kafka helpers, the bronze sink, the simulator."""
+"""Streaming: venue parsers, WebSocket transport, collectors, Kafka, the bronze sink, the simulator."""

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streaming.errors import BrokerError
 from ticklake.settings import Settings
@@ -21,7 +21,7 @@ TOPIC_KINDS = ("raw", "trades", "dlq")
 """Record kinds that have a topic: raw frames, normalized trades, dead letters."""
 
 
-def client_config(settings: Settings) -> dict[str, str]:
+def client_config(settings: Settings) -> dict[str, str | int | float | bool]:
     """The configuration every Kafka client shares."""
     return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_properties}
 
@@ -77,7 +77,10 @@ def ensure_topics(settings: Settings, kinds: Iterable[str] = TOPIC_KINDS, timeou
     missing = [name for name in names if name not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1) for name in missing],
+            [
+                NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+                for name in missing
+            ],
             operation_timeout=timeout,
         )
         for name, future in futures.items():

@@ -28,7 +28,14 @@ from pyiceberg.table import Table
 
 from contracts.records import DeadLetter
 from contracts.schemas import ContractError, RecordName, decode
-from contracts.tables import BRONZE_DEAD_LETTERS, BRONZE_RAW, BRONZE_TRADES, EVENT_DATES_KEY, OFFSETS_PREFIX, TableDef
+from contracts.tables import (
+    BRONZE_DEAD_LETTERS,
+    BRONZE_RAW,
+    BRONZE_TRADES,
+    EVENT_DATES_KEY,
+    OFFSETS_PREFIX,
+    TableDef,
+)
 from streaming.bus import ensure_topics, make_consumer, partitions_of
 from streaming.errors import BrokerError
 from ticklake.lake import committed_offsets, ensure_table
@@ -137,14 +144,23 @@ class BronzeSink:
                 log.warning(
                     "%s[%d]: stored next offset %d is past the broker's end %d: the broker log was reset "
                     "(the embedded broker keeps its log in memory); consuming from the earliest offset %d",
-                    topic, partition, start, high, low,
+                    topic,
+                    partition,
+                    start,
+                    high,
+                    low,
                 )
                 start = low
             elif start < low:
                 log.error(
                     "%s[%d]: stored next offset %d is before the earliest retained offset %d: messages "
                     "%d..%d were deleted by retention before they reached bronze",
-                    topic, partition, start, low, start, low - 1,
+                    topic,
+                    partition,
+                    start,
+                    low,
+                    start,
+                    low - 1,
                 )
                 start = low
             positions[partition] = start
@@ -186,7 +202,9 @@ class BronzeSink:
                 source=f"{topic}/{partition}/{offset}",
             )
             dlq = self.batches[self.settings.topic("dlq")]
-            dlq.rows.append({**letter.to_record(now_ns()), "kafka_partition": partition, "kafka_offset": offset})
+            dlq.rows.append(
+                {**letter.to_record(now_ns()), "kafka_partition": partition, "kafka_offset": offset}
+            )
             dlq.dirty = True
             log.warning("sink: dead letter from %s/%d/%d: %s", topic, partition, offset, error)
         else:
@@ -200,7 +218,9 @@ class BronzeSink:
         if data.num_rows:
             data = data.sort_by([(name, "ascending") for name in batch.route.table.sort_by])
         dates = sorted({day.isoformat() for day in pc.unique(data["event_date"]).to_pylist()})
-        properties = {f"{OFFSETS_PREFIX}{batch.topic}.{p}": str(o) for p, o in sorted(batch.positions.items())}
+        properties = {
+            f"{OFFSETS_PREFIX}{batch.topic}.{p}": str(o) for p, o in sorted(batch.positions.items())
+        }
         properties[EVENT_DATES_KEY] = ",".join(dates)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             table = self.tables[batch.topic]
@@ -210,7 +230,9 @@ class BronzeSink:
             except CommitFailedException as error:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
-                log.warning("sink: commit to %s conflicted (%s); retrying", batch.route.table.identifier, error)
+                log.warning(
+                    "sink: commit to %s conflicted (%s); retrying", batch.route.table.identifier, error
+                )
                 self.tables[batch.topic] = self.catalog.load_table(batch.route.table.identifier)
         snapshot = self.tables[batch.topic].current_snapshot()
         assert snapshot is not None
@@ -228,7 +250,10 @@ class BronzeSink:
         self.commits += 1
         log.info(
             "sink: committed %d rows to %s (snapshot %d) in %.2f s",
-            report.rows, report.table, report.snapshot_id, report.seconds,
+            report.rows,
+            report.table,
+            report.snapshot_id,
+            report.seconds,
         )
         if self.on_commit is not None:
             self.on_commit(report)

@@ -7,6 +7,7 @@ connection id, a per-connection sequence number and the receive time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -100,8 +101,8 @@ async def stream_frames(
             reason = f"{type(error).__name__}: {error}"
         delay = backoff.delay(attempt, rng)
         attempt += 1
-        log.warning("connection %s to %s lost (%s); reconnecting in %.2f s", connection_id, url, reason, delay)
-        try:
+        log.warning(
+            "connection %s to %s lost (%s); reconnecting in %.2f s", connection_id, url, reason, delay
+        )
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass

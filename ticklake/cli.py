@@ -18,7 +18,9 @@ from rich.logging import RichHandler
 from ticklake.errors import TicklakeError
 from ticklake.settings import Settings, get_settings
 
-app = typer.Typer(help="ticklake: market data from venue WebSockets to Iceberg, candles and an API.", no_args_is_help=True)
+app = typer.Typer(
+    help="ticklake: market data from venue WebSockets to Iceberg, candles and an API.", no_args_is_help=True
+)
 
 
 def _setup(verbose: bool = False) -> Settings:
@@ -50,7 +52,9 @@ async def _until(stop: threading.Event, work: Any) -> Any:
     """Run a coroutine-producing ``work(asyncio.Event)`` until the thread event is set."""
     loop_stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(loop_stop.set)), daemon=True).start()
+    threading.Thread(
+        target=lambda: (stop.wait(), loop.call_soon_threadsafe(loop_stop.set)), daemon=True
+    ).start()
     return await work(loop_stop)
 
 
@@ -58,7 +62,7 @@ async def _until(stop: threading.Event, work: Any) -> Any:
 def up(
     stop_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds.")] = None,
 ) -> None:
-    """Start the whole platform on its embedded defaults (broker, simulator, Dagster, API); Ctrl-C stops it."""
+    """Start the whole platform on embedded defaults (broker, simulator, Dagster, API); Ctrl-C stops it."""
     from ticklake.up import run_platform
 
     settings = _setup()
@@ -95,7 +99,9 @@ def capture(
 
 @app.command()
 def sink(
-    idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without messages.")] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without messages.")
+    ] = None,
 ) -> None:
     """Run the bronze sink: Kafka to the bronze Iceberg tables, exactly once."""
     from streaming.sink import BronzeSink
@@ -120,7 +126,10 @@ def serve() -> None:
 
 @app.command()
 def parse(
-    file: Annotated[Path | None, typer.Argument(help="Frames, one per line, or JSONL with a 'raw' field; - or none for stdin.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Frames, one per line, or JSONL with a 'raw' field; - or none for stdin."),
+    ] = None,
     venue: Annotated[str, typer.Option(help="Venue whose parser to use.")] = "binance",
 ) -> None:
     """Parse captured frames and print the normalized records (and rejects) as JSON lines."""
@@ -130,7 +139,11 @@ def parse(
         typer.secho(f"unknown venue {venue!r}; known: binance", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     with contextlib.ExitStack() as stack:
-        source = sys.stdin if file is None or str(file) == "-" else stack.enter_context(open(file, encoding="utf-8"))
+        source = (
+            sys.stdin
+            if file is None or str(file) == "-"
+            else stack.enter_context(open(file, encoding="utf-8"))
+        )
         rejects = 0
         for line in parse_lines(venue, source):
             rejects += "error" in line

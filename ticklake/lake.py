@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+from pyiceberg.expressions import BooleanExpression, EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 
 from contracts.tables import ALL_TABLES, EVENT_DATES_KEY, OFFSETS_PREFIX, TableDef
@@ -30,10 +33,8 @@ def open_catalog(settings: Settings) -> Catalog:
 
 def ensure_table(catalog: Catalog, table: TableDef) -> Table:
     """Create a table (and its namespace) if missing; return it. Safe to call concurrently."""
-    try:
+    with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(table.namespace)
-    except NamespaceAlreadyExistsError:
-        pass
     if catalog.table_exists(table.identifier):
         return catalog.load_table(table.identifier)
     try:
@@ -56,6 +57,11 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
 def ensure_tables(catalog: Catalog) -> dict[str, Table]:
     """Create every table of the lake that is missing, idempotently."""
     return {table.identifier: ensure_table(catalog, table) for table in ALL_TABLES}
+
+
+def on_day(day: dt.date, column: str = "event_date") -> BooleanExpression:
+    """A row filter selecting one daily partition."""
+    return EqualTo(term=Reference(column), value=literal(day.isoformat()))
 
 
 def snapshot_offsets(summary: dict[str, str]) -> dict[tuple[str, int], int]:

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     # --- Kafka bus -----------------------------------------------------------------------------
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=3, description="bootstrap.servers")
     kafka_embedded: bool = Field(
-        default=True, description="Start the embedded tansu broker (`ticklake up`) instead of using a cluster."
+        default=True,
+        description="Start the embedded tansu broker (`ticklake up`) instead of using a cluster.",
     )
     kafka_properties: dict[str, str] = Field(
         default_factory=dict,
@@ -78,7 +79,9 @@ class Settings(BaseSettings):
     ws_backoff_max: float = Field(default=30.0, gt=0)
 
     # --- bronze sink ---------------------------------------------------------------------------
-    sink_batch_rows: int = Field(default=100_000, ge=1, description="Commit when a table's batch has this many rows.")
+    sink_batch_rows: int = Field(
+        default=100_000, ge=1, description="Commit when a table's batch has this many rows."
+    )
     sink_batch_seconds: float = Field(default=5.0, gt=0, description="Commit at least this often (seconds).")
 
     # --- orchestration -------------------------------------------------------------------------

@@ -74,11 +74,18 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(
+    name: str, command: list[str], env: dict[str, str], log_dir: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
     log_file = log_dir / f"{name}.log"
     with open(log_file, "ab") as output:
         process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
         )
     return process, log_file
 
@@ -88,10 +95,12 @@ def _wait_http(url: str, timeout: float, process: subprocess.Popen[bytes], name:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise TicklakeError(f"{name} exited with code {process.returncode} while starting")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
-                if response.status < 500:
-                    return
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError),
+            urllib.request.urlopen(url, timeout=2) as response,
+        ):
+            if response.status < 500:
+                return
         time.sleep(0.25)
     raise TicklakeError(f"{name} did not answer at {url} within {timeout:.0f} s")
 
@@ -143,8 +152,13 @@ def run_platform(settings: Settings, stop_after: float | None = None) -> int:
             workspace = Path("workspace.yaml")
             target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "orchestration.definitions"]
             command = [
-                _python_tool("dagster"), "dev", *target,
-                "-h", settings.dagster_host, "-p", str(settings.dagster_port),
+                _python_tool("dagster"),
+                "dev",
+                *target,
+                "-h",
+                settings.dagster_host,
+                "-p",
+                str(settings.dagster_port),
             ]
             process, log_file = _spawn("dagster", command, env, log_dir)
             url = f"http://{settings.dagster_host}:{settings.dagster_port}"

@@ -9,7 +9,7 @@ from ticklake.lake import open_catalog
 from ticklake.settings import Settings, get_settings, load_settings
 
 
-class LakeResource(ConfigurableResource):  # type: ignore[misc]
+class LakeResource(ConfigurableResource):  # type: ignore[type-arg]
     """Access to the platform settings and the Iceberg catalog.
 
     Attributes:

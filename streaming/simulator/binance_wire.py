@@ -7,13 +7,13 @@ the market maker?") is true exactly when the taker sold. The simulator has no ma
 every aggregate trade holds one fill: ``f == l == t``.
 
 Rendering uses plain string formatting rather than a JSON encoder: every interpolated value is an
-integer, a boolean literal, a decimal text or an alphanumeric symbol, none of which needs escaping.
+integer, a boolean literal, a decimal text, a side, or a canonical instrument or symbol (letters,
+digits and ``-``), none of which needs escaping.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 
 from streaming.simulator.market import SimTrade
 from streaming.venues import binance
@@ -80,14 +80,9 @@ def ground_truth_line(trade: SimTrade, channel: Channel) -> str:
     that channel), ``price`` and ``size`` (the exact decimal text sent), ``side`` and ``ts_event``
     (epoch nanoseconds).
     """
-    record = {
-        "venue": binance.VENUE,
-        "instrument": trade.instrument,
-        "symbol": symbol_of(trade.instrument),
-        "trade_id": trade_id_of(trade, channel),
-        "price": trade.price_text,
-        "size": trade.size_text,
-        "side": trade.side,
-        "ts_event": trade.ts_ms * 1_000_000,
-    }
-    return json.dumps(record, separators=(",", ":")) + "\n"
+    return (
+        f'{{"venue":"{binance.VENUE}","instrument":"{trade.instrument}",'
+        f'"symbol":"{symbol_of(trade.instrument)}","trade_id":"{trade_id_of(trade, channel)}",'
+        f'"price":"{trade.price_text}","size":"{trade.size_text}","side":"{trade.side}",'
+        f'"ts_event":{trade.ts_ms * 1_000_000}}}\n'
+    )

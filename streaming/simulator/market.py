@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from contracts.instruments import split_spot
 
@@ -87,9 +87,8 @@ def profile_of(instrument: str) -> InstrumentProfile:
     return DEFAULT_PROFILE
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SimTrade:
-    """One simulated trade.
+class SimTrade(NamedTuple):
+    """One simulated trade (a named tuple: immutable and cheap to build at 100k trades/s).
 
     Attributes:
         instrument: Canonical instrument, e.g. ``"BTC-USDT"``.
@@ -167,16 +166,17 @@ class _Walk:
         move = abs(round(rng.gauss(0.0, sigma)))
         reversion = round((self.start_ticks - self.ticks) * _REVERSION)
         self.ticks = max(1, self.ticks + (move if side == "buy" else -move) + reversion)
-        lots = max(1, round(rng.lognormvariate(self.log_median, _SIZE_SIGMA)))
-        self.last_ms = max(self.last_ms, ts_ms)
+        lots = max(1, round(math.exp(self.log_median + _SIZE_SIGMA * rng.gauss(0.0, 1.0))))
+        if ts_ms > self.last_ms:
+            self.last_ms = ts_ms
         trade = SimTrade(
-            instrument=self.instrument,
-            trade_id=self.next_trade_id,
-            agg_id=self.next_agg_id,
-            price_text=_text(self.ticks * self.tick_units),
-            size_text=_text(lots * self.size_step_units),
-            side=side,
-            ts_ms=self.last_ms,
+            self.instrument,
+            self.next_trade_id,
+            self.next_agg_id,
+            _text(self.ticks * self.tick_units),
+            _text(lots * self.size_step_units),
+            side,
+            self.last_ms,
         )
         self.next_trade_id += 1
         self.next_agg_id += 1

@@ -152,9 +152,7 @@ class BinanceSimulator:
         assert route is not None  # process_request refused anything else
         client = _Client(connection, combined=route.combined, micros=route.micros)
         self._clients[client] = None
-        log.info(
-            "binance simulator: %s connected to %s", connection.remote_address, connection.request.path
-        )
+        log.info("binance simulator: %s connected to %s", connection.remote_address, connection.request.path)
         try:
             self._subscribe(client, route.streams)
             async for message in connection:

@@ -37,6 +37,8 @@ https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-streams.
   from that text; a number that is not a string is rejected rather than read, so no value ever goes
   through a float. The stored type is ``decimal(38, 18)``: a value with more than 18 significant
   fractional digits or more than 20 integer digits is rejected. Prices must be > 0, sizes >= 0.
+  Ids and times must be JSON integers (not booleans, not floats, within 64 bits; the JSON decoder,
+  orjson, reads larger integers as floats, which are then rejected like any other ill-typed field).
 
 Identity: ``trade`` frames use ``trade_id = str(t)``. ``aggTrade`` frames use ``f"{f}-{l}"``: an
 aggregate covers the trades ``f..l``, so that id names exactly what it contains, stays traceable to
@@ -69,12 +71,47 @@ CHANNELS: tuple[Channel, ...] = ("trade", "aggTrade")
 
 QUOTE_ASSETS: tuple[str, ...] = (
     # USD stablecoins
-    "USDT", "USDC", "FDUSD", "TUSD", "BUSD", "USDP", "USDS", "DAI", "PAX", "UST", "VAI",
+    "USDT",
+    "USDC",
+    "FDUSD",
+    "TUSD",
+    "BUSD",
+    "USDP",
+    "USDS",
+    "DAI",
+    "PAX",
+    "UST",
+    "VAI",
     # crypto quotes
-    "BTC", "ETH", "BNB", "XRP", "TRX", "DOGE", "DOT",
+    "BTC",
+    "ETH",
+    "BNB",
+    "XRP",
+    "TRX",
+    "DOGE",
     # fiat and fiat-pegged quotes
-    "EUR", "AEUR", "EURI", "TRY", "BRL", "JPY", "GBP", "AUD", "RUB", "UAH", "ZAR", "PLN", "RON",
-    "ARS", "MXN", "COP", "CZK", "NGN", "IDRT", "BIDR", "BVND", "BKRW",
+    "EUR",
+    "AEUR",
+    "EURI",
+    "TRY",
+    "BRL",
+    "JPY",
+    "GBP",
+    "AUD",
+    "RUB",
+    "UAH",
+    "ZAR",
+    "PLN",
+    "RON",
+    "ARS",
+    "MXN",
+    "COP",
+    "CZK",
+    "NGN",
+    "IDRT",
+    "BIDR",
+    "BVND",
+    "BKRW",
 )
 """Quote assets of Binance spot symbols; a symbol's quote is its longest matching suffix.
 

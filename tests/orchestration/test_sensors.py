@@ -45,11 +45,15 @@ def test_candle_sensor_requests_the_days_bronze_changed(settings):
         assert all(isinstance(r, RunRequest) for r in result.run_requests)
 
         # nothing new since the cursor: nothing requested
-        again = silver_candles_on_bronze(build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs))
+        again = silver_candles_on_bronze(
+            build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs)
+        )
         assert again.run_requests == []
         assert json.loads(again.cursor)["sequence"] == json.loads(result.cursor)["sequence"]
 
         # a new commit on one day asks for that day only
         append_bronze(catalog, make_trades(day + dt.timedelta(days=1), 3000, seed=5)[-5:])
-        third = silver_candles_on_bronze(build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs))
+        third = silver_candles_on_bronze(
+            build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs)
+        )
         assert [r.partition_key for r in third.run_requests] == ["2026-11-21"]

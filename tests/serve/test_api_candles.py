@@ -491,3 +491,10 @@ def test_parse_timestamp_names_the_parameter() -> None:
         parse_timestamp("2026-11-21T10:00:00.1234567891Z", "end")
     assert caught.value.parameter == "end"
     assert caught.value.message.startswith("invalid value '2026-11-21T10:00:00.1234567891Z' for 'end': ")
+
+
+def test_api_intervals_are_the_ones_silver_builds():
+    from contracts.tables import CANDLE_INTERVALS
+    from serve.api.models import SUPPORTED_INTERVALS
+
+    assert set(SUPPORTED_INTERVALS) == set(CANDLE_INTERVALS)

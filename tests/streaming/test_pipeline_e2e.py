@@ -5,7 +5,7 @@ import signal
 from collections import Counter
 from decimal import Decimal
 
-from conftest import free_port, wait_until
+from testkit import free_port, wait_until
 
 from ticklake.lake import committed_offsets, open_catalog
 from ticklake.settings import get_settings
@@ -61,7 +61,9 @@ def test_every_trade_lands_exactly_once_across_sink_kills(broker, processes, tmp
 
     truth = ground_truth(truth_file)
     rows = bronze_rows(
-        settings, "bronze.trades", ("venue", "symbol", "instrument", "trade_id", "price", "size", "side", "ts_event")
+        settings,
+        "bronze.trades",
+        ("venue", "symbol", "instrument", "trade_id", "price", "size", "side", "ts_event"),
     )
     identities = Counter((r["venue"], r["symbol"], r["trade_id"]) for r in rows)
     assert kills == 2
@@ -75,7 +77,9 @@ def test_every_trade_lands_exactly_once_across_sink_kills(broker, processes, tmp
         assert row["instrument"] == t["instrument"]
 
     # every frame is kept raw, exactly once, and the offsets stored with the data match the rows
-    raw = bronze_rows(settings, "bronze.raw_messages", ("connection_id", "seq", "kafka_partition", "kafka_offset"))
+    raw = bronze_rows(
+        settings, "bronze.raw_messages", ("connection_id", "seq", "kafka_partition", "kafka_offset")
+    )
     assert len(raw) >= TOTAL
     assert len({(r["connection_id"], r["seq"]) for r in raw}) == len(raw)
     catalog = open_catalog(settings)

@@ -1,5 +1,8 @@
-"""Bronze tables as Dagster assets. They are written by the stream sink, not by asset runs: each sink
-commit is reported as a materialization (rows, offsets, snapshot id)."""
+"""Bronze tables as Dagster assets.
+
+They are written by the stream sink, not by asset runs: each sink commit is reported as a
+materialization (rows, offsets, snapshot id).
+"""
 
 from __future__ import annotations
 

@@ -1,20 +1,17 @@
 """Silver assets: 1-minute candles per UTC day, rebuilt from bronze (idempotent, backfillable)."""
 
-
 import datetime as dt
 import time
 import warnings
 
 import pyarrow as pa
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
-from pyiceberg.expressions import EqualTo
 
 from contracts.tables import BRONZE_TRADES, CANDLE_INTERVALS, SILVER_CANDLES
 from orchestration.defs.resources import LakeResource
 from orchestration.defs.silver.candles import build_candles
 from orchestration.defs.silver.partitions import daily_partitions
-from ticklake.lake import ensure_table
+from ticklake.lake import ensure_table, on_day
 
 CANDLES_KEY = AssetKey(["silver", "candles"])
 
@@ -25,9 +22,11 @@ CANDLES_KEY = AssetKey(["silver", "candles"])
     deps=[AssetKey(["bronze", "trades"])],
     group_name="silver",
     kinds={"iceberg", "duckdb"},
-    description="OHLCV candles (1m) by event time: OHLC, volume, quote volume, VWAP, trade count, buy/sell volume.",
+    description=(
+        "OHLCV candles (1m) by event time: OHLC, volume, quote volume, VWAP, trade count, buy/sell volume."
+    ),
 )
-def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult[None]:
     """Rebuild one day of candles from bronze trades and replace that day's partition atomically."""
     day = dt.date.fromisoformat(context.partition_key)
     catalog = lake.catalog()
@@ -36,7 +35,7 @@ def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> Materi
     bronze_snapshot = trades_table.current_snapshot()
 
     started = time.monotonic()
-    trades = trades_table.scan(row_filter=EqualTo("event_date", day)).to_arrow()
+    trades = trades_table.scan(row_filter=on_day(day)).to_arrow()
     context.log.info(f"{day}: read {trades.num_rows} bronze trades in {time.monotonic() - started:.2f} s")
     candles = [build_candles(trades, interval) for interval in CANDLE_INTERVALS]
     built = pa.concat_tables(candles)
@@ -47,7 +46,7 @@ def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> Materi
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")
         candles_table.overwrite(
             built,
-            overwrite_filter=EqualTo("event_date", day),
+            overwrite_filter=on_day(day),
             snapshot_properties={
                 "ticklake.partition": day.isoformat(),
                 "ticklake.bronze_snapshot": str(bronze_snapshot.snapshot_id if bronze_snapshot else ""),
@@ -61,7 +60,9 @@ def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> Materi
             "candles": MetadataValue.int(built.num_rows),
             "instruments": MetadataValue.text(", ".join(instruments)),
             "snapshot_id": MetadataValue.text(str(snapshot.snapshot_id if snapshot else "")),
-            "bronze_snapshot_id": MetadataValue.text(str(bronze_snapshot.snapshot_id if bronze_snapshot else "")),
+            "bronze_snapshot_id": MetadataValue.text(
+                str(bronze_snapshot.snapshot_id if bronze_snapshot else "")
+            ),
             "seconds": MetadataValue.float(round(time.monotonic() - started, 3)),
         }
     )

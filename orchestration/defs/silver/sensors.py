@@ -1,6 +1,5 @@
 """Sensors of the silver layer: request the candle partitions whose bronze input changed."""
 
-
 import json
 
 from dagster import (

@@ -4,10 +4,18 @@ Each is a single op that runs until the run is terminated. The sink reports ever
 materialization of the bronze table it wrote, with rows, Kafka offsets and the snapshot id.
 """
 
-
 import asyncio
 
-from dagster import AssetKey, AssetMaterialization, JobDefinition, MetadataValue, OpExecutionContext, job, op
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    in_process_executor,
+    job,
+    op,
+)
 
 from orchestration.defs.resources import LakeResource
 from streaming.collector import FEEDS, Collector
@@ -22,7 +30,10 @@ def collector_job_name(venue: str) -> str:
 
 
 def _collector_job(venue: str) -> JobDefinition:
-    @op(name=f"capture_{venue}", description=f"Capture the {venue} WebSocket feed into Kafka until terminated.")
+    @op(
+        name=f"capture_{venue}",
+        description=f"Capture the {venue} WebSocket feed into Kafka until terminated.",
+    )
     def capture(context: OpExecutionContext, lake: LakeResource) -> None:
         settings = lake.settings()
         collector = Collector(settings, FEEDS[venue](settings))
@@ -30,7 +41,7 @@ def _collector_job(venue: str) -> JobDefinition:
         stats = asyncio.run(collector.run())
         context.log.info(f"collector stopped: {stats}")
 
-    @job(name=collector_job_name(venue), tags={"ticklake/stream": venue})
+    @job(name=collector_job_name(venue), tags={"ticklake/stream": venue}, executor_def=in_process_executor)
     def collector_job() -> None:
         capture()
 
@@ -66,7 +77,7 @@ def sink_bronze(context: OpExecutionContext, lake: LakeResource) -> None:
     sink.run()
 
 
-@job(name=SINK_JOB, tags={"ticklake/stream": "bronze_sink"})
+@job(name=SINK_JOB, tags={"ticklake/stream": "bronze_sink"}, executor_def=in_process_executor)
 def bronze_sink_job() -> None:
     """The bronze sink as a Dagster job."""
     sink_bronze()

@@ -1,6 +1,5 @@
 """The supervisor: keep exactly one live run of every stream job, relaunching failures with backoff."""
 
-
 import time
 
 from dagster import (
@@ -61,11 +60,19 @@ def stream_supervisor(context: SensorEvaluationContext) -> SensorResult | SkipRe
         delay = relaunch_delay(failures, maximum)
         ended = records[0].end_time if records and records[0].end_time else 0.0
         if failures and time.time() - ended < delay:
-            waiting.append(f"{job.name} (failed {failures}x, relaunch in {delay - (time.time() - ended):.0f} s)")
+            waiting.append(
+                f"{job.name} (failed {failures}x, relaunch in {delay - (time.time() - ended):.0f} s)"
+            )
             continue
         requests.append(
-            RunRequest(run_key=f"{job.name}:{time.time_ns()}", job_name=job.name, tags={"ticklake/relaunch": str(failures)})
+            RunRequest(
+                run_key=f"{job.name}:{time.time_ns()}",
+                job_name=job.name,
+                tags={"ticklake/relaunch": str(failures)},
+            )
         )
     if not requests:
-        return SkipReason("all stream jobs running" + (f"; backing off: {', '.join(waiting)}" if waiting else ""))
+        return SkipReason(
+            "all stream jobs running" + (f"; backing off: {', '.join(waiting)}" if waiting else "")
+        )
     return SensorResult(run_requests=requests)
