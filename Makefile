@@ -27,7 +27,9 @@ pytest: install
 	$(BIN)/pytest
 
 bench: install
+	$(BIN)/python bench/parse_throughput.py
 	$(BIN)/python bench/e2e_throughput.py
+	$(BIN)/python bench/time_to_first_candle.py
 
 clean:
 	rm -rf $(VENV) .ticklake .pytest_cache .mypy_cache .ruff_cache

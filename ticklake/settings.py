@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ticklake.errors import ConfigError
 
@@ -106,7 +107,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _backoff_order(self) -> Settings:
         if self.ws_backoff_initial > self.ws_backoff_max:
-            raise ValueError("ws_backoff_initial must not exceed ws_backoff_max")
+            raise ValueError(
+                f"{ENV_PREFIX}WS_BACKOFF_INITIAL ({self.ws_backoff_initial}) must not exceed "
+                f"{ENV_PREFIX}WS_BACKOFF_MAX ({self.ws_backoff_max})"
+            )
         return self
 
     # --- derived values ------------------------------------------------------------------------
@@ -165,6 +169,12 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
+    except SettingsError as error:  # e.g. a list or mapping variable that is not valid JSON
+        match = re.search(r'field "([^"]+)"', str(error))
+        name = f"{ENV_PREFIX}{match.group(1).upper()}" if match else "settings"
+        raise ConfigError(
+            f"invalid configuration:\n  {name}: {error} (lists and mappings take JSON)"
+        ) from None
 
 
 @functools.cache
