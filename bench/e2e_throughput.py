@@ -73,7 +73,7 @@ def main() -> None:
                 if not catalog.table_exists("bronze.trades"):
                     continue
                 snapshot = catalog.load_table("bronze.trades").current_snapshot()
-                total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+                total = int(snapshot.summary["total-records"] or 0) if snapshot and snapshot.summary else 0
                 if total and first_commit is None:
                     first_commit = time.monotonic()
                 rows = total
@@ -91,7 +91,9 @@ def main() -> None:
             print(f"trades sent:            {args.trades:,}")
             print(f"rows in bronze.trades:  {rows:,} (distinct identities {distinct:,})")
             print(f"lost / duplicated:      {args.trades - distinct:,} / {rows - distinct:,}")
-            print(f"wall time:              {finished - started:.1f} s (first commit after {first_commit - started:.1f} s)")
+            print(
+                f"wall time:              {finished - started:.1f} s (first commit after {first_commit - started:.1f} s)"
+            )
             print(f"end-to-end throughput:  {rate:,.0f} trades/s (first trade's event time to last commit seen)")
         finally:
             for child in reversed(children):

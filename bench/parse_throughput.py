@@ -14,7 +14,7 @@ from streaming.simulator.market import Market
 from streaming.venues import binance
 
 
-def frames_for(channel: str, count: int) -> list[bytes]:
+def frames_for(channel: binance.Channel, count: int) -> list[bytes]:
     market = Market(seed=1, instruments=["BTC-USDT", "ETH-USDT"])
     out = []
     for index in range(count):

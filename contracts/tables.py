@@ -63,17 +63,12 @@ class TableDef:
         """The table's sort order."""
         schema = self.schema()
         return SortOrder(
-            *(
-                SortField(source_id=schema.find_field(c).field_id, transform=IdentityTransform())
-                for c in self.sort_by
-            )
+            *(SortField(source_id=schema.find_field(c).field_id, transform=IdentityTransform()) for c in self.sort_by)
         )
 
 
 BRONZE_TRADES = TableDef("bronze.trades", "trade", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
-BRONZE_RAW = TableDef(
-    "bronze.raw_messages", "raw_message", _BUS_COLUMNS, ("event_date",), ("connection_id", "seq")
-)
+BRONZE_RAW = TableDef("bronze.raw_messages", "raw_message", _BUS_COLUMNS, ("event_date",), ("connection_id", "seq"))
 BRONZE_DEAD_LETTERS = TableDef(
     "bronze.dead_letters", "dead_letter", _BUS_COLUMNS, ("event_date",), ("venue", "ts_recv")
 )

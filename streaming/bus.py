@@ -77,10 +77,7 @@ def ensure_topics(settings: Settings, kinds: Iterable[str] = TOPIC_KINDS, timeou
     missing = [name for name in names if name not in existing]
     if missing:
         futures = admin.create_topics(
-            [
-                NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
-                for name in missing
-            ],
+            [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1) for name in missing],
             operation_timeout=timeout,
         )
         for name, future in futures.items():

@@ -119,9 +119,7 @@ class Collector:
                 connection_id=frame.connection_id,
                 seq=frame.seq,
             )
-            self._produce(
-                self._dlq_topic, self.feed.venue, encode("dead_letter", letter.to_record(ts_ingest))
-            )
+            self._produce(self._dlq_topic, self.feed.venue, encode("dead_letter", letter.to_record(ts_ingest)))
         raw = RawMessage(
             venue=self.feed.venue,
             channel=parsed.channel if parsed is not None else "",
@@ -135,9 +133,7 @@ class Collector:
             if parsed.control is not None:
                 self.stats.controls += 1
             for trade in parsed.records:
-                self._produce(
-                    self._trade_topic, trade.instrument, encode("trade", trade.to_record(ts_ingest))
-                )
+                self._produce(self._trade_topic, trade.instrument, encode("trade", trade.to_record(ts_ingest)))
             self.stats.trades += len(parsed.records)
         self.stats.frames += 1
         self.producer.poll(0)

@@ -202,9 +202,7 @@ class BronzeSink:
                 source=f"{topic}/{partition}/{offset}",
             )
             dlq = self.batches[self.settings.topic("dlq")]
-            dlq.rows.append(
-                {**letter.to_record(now_ns()), "kafka_partition": partition, "kafka_offset": offset}
-            )
+            dlq.rows.append({**letter.to_record(now_ns()), "kafka_partition": partition, "kafka_offset": offset})
             dlq.dirty = True
             log.warning("sink: dead letter from %s/%d/%d: %s", topic, partition, offset, error)
         else:
@@ -218,9 +216,7 @@ class BronzeSink:
         if data.num_rows:
             data = data.sort_by([(name, "ascending") for name in batch.route.table.sort_by])
         dates = sorted({day.isoformat() for day in pc.unique(data["event_date"]).to_pylist()})
-        properties = {
-            f"{OFFSETS_PREFIX}{batch.topic}.{p}": str(o) for p, o in sorted(batch.positions.items())
-        }
+        properties = {f"{OFFSETS_PREFIX}{batch.topic}.{p}": str(o) for p, o in sorted(batch.positions.items())}
         properties[EVENT_DATES_KEY] = ",".join(dates)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             table = self.tables[batch.topic]
@@ -230,9 +226,7 @@ class BronzeSink:
             except CommitFailedException as error:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
-                log.warning(
-                    "sink: commit to %s conflicted (%s); retrying", batch.route.table.identifier, error
-                )
+                log.warning("sink: commit to %s conflicted (%s); retrying", batch.route.table.identifier, error)
                 self.tables[batch.topic] = self.catalog.load_table(batch.route.table.identifier)
         snapshot = self.tables[batch.topic].current_snapshot()
         assert snapshot is not None

@@ -101,8 +101,6 @@ async def stream_frames(
             reason = f"{type(error).__name__}: {error}"
         delay = backoff.delay(attempt, rng)
         attempt += 1
-        log.warning(
-            "connection %s to %s lost (%s); reconnecting in %.2f s", connection_id, url, reason, delay
-        )
+        log.warning("connection %s to %s lost (%s); reconnecting in %.2f s", connection_id, url, reason, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -52,9 +52,7 @@ async def _until(stop: threading.Event, work: Any) -> Any:
     """Run a coroutine-producing ``work(asyncio.Event)`` until the thread event is set."""
     loop_stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    threading.Thread(
-        target=lambda: (stop.wait(), loop.call_soon_threadsafe(loop_stop.set)), daemon=True
-    ).start()
+    threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(loop_stop.set)), daemon=True).start()
     return await work(loop_stop)
 
 
@@ -99,9 +97,7 @@ def capture(
 
 @app.command()
 def sink(
-    idle_exit: Annotated[
-        float | None, typer.Option(help="Exit after this many seconds without messages.")
-    ] = None,
+    idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without messages.")] = None,
 ) -> None:
     """Run the bronze sink: Kafka to the bronze Iceberg tables, exactly once."""
     from streaming.sink import BronzeSink
@@ -139,11 +135,7 @@ def parse(
         typer.secho(f"unknown venue {venue!r}; known: binance", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     with contextlib.ExitStack() as stack:
-        source = (
-            sys.stdin
-            if file is None or str(file) == "-"
-            else stack.enter_context(open(file, encoding="utf-8"))
-        )
+        source = sys.stdin if file is None or str(file) == "-" else stack.enter_context(open(file, encoding="utf-8"))
         rejects = 0
         for line in parse_lines(venue, source):
             rejects += "error" in line

@@ -80,9 +80,7 @@ class Settings(BaseSettings):
     ws_backoff_max: float = Field(default=30.0, gt=0)
 
     # --- bronze sink ---------------------------------------------------------------------------
-    sink_batch_rows: int = Field(
-        default=100_000, ge=1, description="Commit when a table's batch has this many rows."
-    )
+    sink_batch_rows: int = Field(default=100_000, ge=1, description="Commit when a table's batch has this many rows.")
     sink_batch_seconds: float = Field(default=5.0, gt=0, description="Commit at least this often (seconds).")
 
     # --- orchestration -------------------------------------------------------------------------
@@ -172,9 +170,7 @@ def load_settings(**overrides: object) -> Settings:
     except SettingsError as error:  # e.g. a list or mapping variable that is not valid JSON
         match = re.search(r'field "([^"]+)"', str(error))
         name = f"{ENV_PREFIX}{match.group(1).upper()}" if match else "settings"
-        raise ConfigError(
-            f"invalid configuration:\n  {name}: {error} (lists and mappings take JSON)"
-        ) from None
+        raise ConfigError(f"invalid configuration:\n  {name}: {error} (lists and mappings take JSON)") from None
 
 
 @functools.cache

@@ -74,9 +74,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _spawn(
-    name: str, command: list[str], env: dict[str, str], log_dir: Path
-) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     log_file = log_dir / f"{name}.log"
     with open(log_file, "ab") as output:
         process = subprocess.Popen(

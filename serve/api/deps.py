@@ -51,9 +51,7 @@ class Lake:
                     self._catalog = open_catalog(self._settings)
                 except Exception as error:  # any backend (SQL, REST...) failure means "unavailable"
                     log.warning("cannot open the Iceberg catalog", exc_info=True)
-                    raise CatalogUnavailableError(
-                        f"cannot open the Iceberg catalog: {describe(error)}"
-                    ) from error
+                    raise CatalogUnavailableError(f"cannot open the Iceberg catalog: {describe(error)}") from error
             return self._catalog
 
     def ping(self) -> None:
@@ -67,9 +65,7 @@ class Lake:
             catalog.list_namespaces()
         except Exception as error:  # any backend failure means "not answering"
             log.warning("the Iceberg catalog does not answer", exc_info=True)
-            raise CatalogUnavailableError(
-                f"the Iceberg catalog does not answer: {describe(error)}"
-            ) from error
+            raise CatalogUnavailableError(f"the Iceberg catalog does not answer: {describe(error)}") from error
 
 
 def describe(error: BaseException) -> str:

@@ -263,9 +263,7 @@ class BinanceSimulator:
             if not subscribers:
                 del self._subscribers[stream]
             instrument = self._instrument_of_stream[stream]
-            if not any(
-                self._subscribers.get(binance_wire.stream_of(instrument, channel)) for channel in CHANNELS
-            ):
+            if not any(self._subscribers.get(binance_wire.stream_of(instrument, channel)) for channel in CHANNELS):
                 del self._clocks[instrument]
                 log.info("binance simulator: %s paused (no subscribers)", instrument)
         self._regroup(removed)

@@ -405,13 +405,11 @@ def _decimal_slow(key: str, text: object) -> Decimal:
     fraction_digits = -(exponent + trailing_zeros)
     if value and fraction_digits > _MAX_FRACTION_DIGITS:
         raise ParseError(
-            f"{key!r}={text[:40]!r} has {fraction_digits} fractional digits; the store keeps "
-            f"{_MAX_FRACTION_DIGITS}"
+            f"{key!r}={text[:40]!r} has {fraction_digits} fractional digits; the store keeps {_MAX_FRACTION_DIGITS}"
         )
     if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
         raise ParseError(
-            f"{key!r}={text[:40]!r} has {value.adjusted() + 1} integer digits; the store keeps "
-            f"{_MAX_INTEGER_DIGITS}"
+            f"{key!r}={text[:40]!r} has {value.adjusted() + 1} integer digits; the store keeps {_MAX_INTEGER_DIGITS}"
         )
     return value
 

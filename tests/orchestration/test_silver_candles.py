@@ -79,9 +79,7 @@ def test_candle_partition_equals_independent_computation(settings):
         # quote volume and VWAP are derived doubles: equal up to floating-point summation order
         assert math.isclose(got["quote_volume"], want["quote_volume"], rel_tol=1e-12)
         assert math.isclose(got["vwap"], want["quote_volume"] / float(want["volume"]), rel_tol=1e-12)
-        assert float(got["low"]) <= got["vwap"] * (1 + 1e-12) and got["vwap"] <= float(got["high"]) * (
-            1 + 1e-12
-        )
+        assert float(got["low"]) <= got["vwap"] * (1 + 1e-12) and got["vwap"] <= float(got["high"]) * (1 + 1e-12)
         assert got["window_end"] - got["window_start"] == MINUTE and got["interval"] == "1m"
 
     materialization = result.asset_materializations_for_node("silver__candles")[0]
@@ -102,9 +100,7 @@ def test_rematerializing_a_partition_replaces_it(settings):
             )
             assert result.success
     assert read_candles(catalog, DAY).keys() == reference_candles(trades, DAY).keys()
-    total = (
-        catalog.load_table("silver.candles").scan(row_filter=EqualTo("event_date", DAY)).to_arrow().num_rows
-    )
+    total = catalog.load_table("silver.candles").scan(row_filter=EqualTo("event_date", DAY)).to_arrow().num_rows
     assert total == len(reference_candles(trades, DAY))
     # the previous day's trades are in their own partition, untouched by this one
     assert read_candles(catalog, DAY - dt.timedelta(days=1)) == {}

@@ -169,9 +169,7 @@ def test_sorted_across_commits_and_partitions(candles_api: httpx.Client) -> None
 def test_range_is_half_open_on_window_start(candles_api: httpx.Client) -> None:
     body = get(candles_api, start=ns_to_iso(MIDNIGHT - 2 * MINUTE), end=ns_to_iso(MIDNIGHT + MINUTE))
     assert starts(body) == [MIDNIGHT - 2 * MINUTE, MIDNIGHT - MINUTE, MIDNIGHT]
-    one_ns_later = get(
-        candles_api, start=ns_to_iso(MIDNIGHT - 2 * MINUTE + 1), end=ns_to_iso(MIDNIGHT + MINUTE + 1)
-    )
+    one_ns_later = get(candles_api, start=ns_to_iso(MIDNIGHT - 2 * MINUTE + 1), end=ns_to_iso(MIDNIGHT + MINUTE + 1))
     assert starts(one_ns_later) == [MIDNIGHT - MINUTE, MIDNIGHT, MIDNIGHT + MINUTE]
 
 
@@ -262,10 +260,7 @@ def test_start_forms(candles_api: httpx.Client, start: str) -> None:
 
 
 def test_an_unencoded_plus_in_the_url_is_read_as_plus(candles_api: httpx.Client) -> None:
-    url = (
-        "/v1/candles?instrument=BTC-USDT&venue=binance"
-        "&start=2026-11-21T01:00:00+01:00&end=2026-11-21T00:01:00Z"
-    )
+    url = "/v1/candles?instrument=BTC-USDT&venue=binance&start=2026-11-21T01:00:00+01:00&end=2026-11-21T00:01:00Z"
     response = candles_api.get(url)
     assert response.status_code == 200, response.text
     assert response.json()["start"] == "2026-11-21T00:00:00.000000000Z"
@@ -375,9 +370,7 @@ def test_a_long_bad_value_is_shown_truncated(candles_api: httpx.Client) -> None:
 
 
 def test_bad_parameters_win_over_a_catalog_that_is_down(broken_api: httpx.Client) -> None:
-    response = broken_api.get(
-        "/v1/candles", params={"instrument": "BTC-USDT", "venue": "binance", "interval": "1h"}
-    )
+    response = broken_api.get("/v1/candles", params={"instrument": "BTC-USDT", "venue": "binance", "interval": "1h"})
     assert response.status_code == 422
     assert response.json()["error"]["parameter"] == "interval"
 

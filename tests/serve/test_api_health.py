@@ -29,9 +29,7 @@ def test_live_and_ready_when_the_catalog_answers(api: httpx.Client) -> None:
     assert (ready.status_code, ready.json()) == (200, OK)
 
 
-def test_the_api_creates_no_table(
-    api: httpx.Client, tmp_path: Path, lake_settings: Callable[[Path], Settings]
-) -> None:
+def test_the_api_creates_no_table(api: httpx.Client, tmp_path: Path, lake_settings: Callable[[Path], Settings]) -> None:
     assert api.get("/v1/health").status_code == 200
     assert api.get("/v1/candles", params={"instrument": "BTC-USDT", "venue": "binance"}).status_code == 200
     assert open_catalog(lake_settings(tmp_path / "state")).list_namespaces() == []
@@ -58,9 +56,7 @@ def test_ready_is_503_and_live_200_when_the_catalog_is_down(broken_api: httpx.Cl
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
 
 
-def test_health_recovers_when_the_catalog_comes_back(
-    broken_settings: Settings, broken_api: httpx.Client
-) -> None:
+def test_health_recovers_when_the_catalog_comes_back(broken_settings: Settings, broken_api: httpx.Client) -> None:
     assert broken_api.get("/v1/health/ready").status_code == 503
     assert broken_settings.catalog_uri is not None
     catalog_file = Path(broken_settings.catalog_uri.removeprefix("sqlite:///"))

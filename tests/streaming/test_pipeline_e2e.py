@@ -77,9 +77,7 @@ def test_every_trade_lands_exactly_once_across_sink_kills(broker, processes, tmp
         assert row["instrument"] == t["instrument"]
 
     # every frame is kept raw, exactly once, and the offsets stored with the data match the rows
-    raw = bronze_rows(
-        settings, "bronze.raw_messages", ("connection_id", "seq", "kafka_partition", "kafka_offset")
-    )
+    raw = bronze_rows(settings, "bronze.raw_messages", ("connection_id", "seq", "kafka_partition", "kafka_offset"))
     assert len(raw) >= TOTAL
     assert len({(r["connection_id"], r["seq"]) for r in raw}) == len(raw)
     catalog = open_catalog(settings)

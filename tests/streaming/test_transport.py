@@ -167,9 +167,7 @@ def test_reconnects_after_the_connection_is_dropped_abruptly() -> None:
             calls += 1
 
         async with ws_server(handler) as url:
-            stream = stream_frames(
-                url, backoff=FAST, ping_interval=5, ping_timeout=5, on_connect=on_connect
-            )
+            stream = stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5, on_connect=on_connect)
             try:
                 frames: list[Frame] = []
                 async for frame in stream:

@@ -14,9 +14,7 @@ from ticklake.errors import ConfigError
 from ticklake.settings import Settings, get_settings, load_settings
 
 
-def test_defaults_live_under_an_absolute_state_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_defaults_live_under_an_absolute_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TICKLAKE_STATE_DIR")
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
@@ -91,9 +89,7 @@ def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch
 
 def test_json_list_and_mapping_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKLAKE_INSTRUMENTS", '["BTC-USDT", "PEPE-USDT"]')
-    monkeypatch.setenv(
-        "TICKLAKE_KAFKA_PROPERTIES", '{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}'
-    )
+    monkeypatch.setenv("TICKLAKE_KAFKA_PROPERTIES", '{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}')
     settings = load_settings()
     assert settings.instruments == ["BTC-USDT", "PEPE-USDT"]
     assert settings.kafka_properties == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}

@@ -22,9 +22,7 @@ CANDLES_KEY = AssetKey(["silver", "candles"])
     deps=[AssetKey(["bronze", "trades"])],
     group_name="silver",
     kinds={"iceberg", "duckdb"},
-    description=(
-        "OHLCV candles (1m) by event time: OHLC, volume, quote volume, VWAP, trade count, buy/sell volume."
-    ),
+    description=("OHLCV candles (1m) by event time: OHLC, volume, quote volume, VWAP, trade count, buy/sell volume."),
 )
 def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult[None]:
     """Rebuild one day of candles from bronze trades and replace that day's partition atomically."""
@@ -60,9 +58,7 @@ def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> Materi
             "candles": MetadataValue.int(built.num_rows),
             "instruments": MetadataValue.text(", ".join(instruments)),
             "snapshot_id": MetadataValue.text(str(snapshot.snapshot_id if snapshot else "")),
-            "bronze_snapshot_id": MetadataValue.text(
-                str(bronze_snapshot.snapshot_id if bronze_snapshot else "")
-            ),
+            "bronze_snapshot_id": MetadataValue.text(str(bronze_snapshot.snapshot_id if bronze_snapshot else "")),
             "seconds": MetadataValue.float(round(time.monotonic() - started, 3)),
         }
     )

@@ -18,9 +18,7 @@ from orchestration.defs.silver.partitions import daily_partitions
 from orchestration.defs.streams.sensors import IN_PROGRESS
 from ticklake.lake import ensure_table, open_catalog, snapshot_event_dates
 
-candles_job = define_asset_job(
-    "silver_candles_job", selection=[CANDLES_KEY], tags={"ticklake/layer": "silver"}
-)
+candles_job = define_asset_job("silver_candles_job", selection=[CANDLES_KEY], tags={"ticklake/layer": "silver"})
 
 
 @sensor(

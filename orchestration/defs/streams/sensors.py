@@ -60,9 +60,7 @@ def stream_supervisor(context: SensorEvaluationContext) -> SensorResult | SkipRe
         delay = relaunch_delay(failures, maximum)
         ended = records[0].end_time if records and records[0].end_time else 0.0
         if failures and time.time() - ended < delay:
-            waiting.append(
-                f"{job.name} (failed {failures}x, relaunch in {delay - (time.time() - ended):.0f} s)"
-            )
+            waiting.append(f"{job.name} (failed {failures}x, relaunch in {delay - (time.time() - ended):.0f} s)")
             continue
         requests.append(
             RunRequest(
@@ -72,7 +70,5 @@ def stream_supervisor(context: SensorEvaluationContext) -> SensorResult | SkipRe
             )
         )
     if not requests:
-        return SkipReason(
-            "all stream jobs running" + (f"; backing off: {', '.join(waiting)}" if waiting else "")
-        )
+        return SkipReason("all stream jobs running" + (f"; backing off: {', '.join(waiting)}" if waiting else ""))
     return SensorResult(run_requests=requests)

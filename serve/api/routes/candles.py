@@ -145,9 +145,7 @@ def parse_timestamp(text: str, parameter: str) -> int:
         tz = _offset(match["zone"]) or dt.UTC
     except ValueError as error:
         reason = f"{error}; use e.g. {TIMESTAMP_EXAMPLES}"
-        raise InvalidParameterError(
-            invalid_value_message(parameter, text, reason), parameter=parameter
-        ) from None
+        raise InvalidParameterError(invalid_value_message(parameter, text, reason), parameter=parameter) from None
     fraction = match["fraction"] or ""
     try:
         value = datetime_to_ns(dt.datetime.combine(day, clock, tzinfo=tz)) + int(fraction.ljust(9, "0"))
@@ -330,9 +328,7 @@ def get_candles(
     ] = None,
     limit: Annotated[
         int,
-        Query(
-            ge=1, le=MAX_LIMIT, description=f"Most candles to return (1..{MAX_LIMIT}); the earliest first."
-        ),
+        Query(ge=1, le=MAX_LIMIT, description=f"Most candles to return (1..{MAX_LIMIT}); the earliest first."),
     ] = DEFAULT_LIMIT,
 ) -> CandlesResponse:
     """Candles with ``window_start`` in ``[start, end)``, ascending, at most ``limit``.

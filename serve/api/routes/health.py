@@ -40,9 +40,7 @@ def live() -> LivenessResponse:
 @router.get(
     "/ready",
     summary="Readiness probe",
-    responses={
-        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": HealthResponse, "description": "A check failed."}
-    },
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": HealthResponse, "description": "A check failed."}},
 )
 def ready(lake: LakeDep, response: Response) -> HealthResponse:
     """200 when the catalog answers, else 503 with the same body as ``/v1/health``."""

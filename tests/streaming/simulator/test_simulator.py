@@ -254,9 +254,7 @@ def test_raw_endpoint_with_live_subscription_and_microseconds() -> None:
     run(scenario)
 
 
-async def _until(
-    ws: ClientConnection, last: Callable[[dict[str, Any]], bool]
-) -> AsyncIterator[dict[str, Any]]:
+async def _until(ws: ClientConnection, last: Callable[[dict[str, Any]], bool]) -> AsyncIterator[dict[str, Any]]:
     """Control replies up to and including the one ``last`` accepts (skipping trade frames)."""
     while True:
         message = json.loads(await ws.recv())
@@ -395,9 +393,7 @@ def test_run_simulator_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     )
     log = tmp_path / "sim.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT, env=os.environ
-        )
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT, env=os.environ)
     try:
         deadline = time.monotonic() + TIMEOUT
         while not _listening(port):
