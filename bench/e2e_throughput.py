@@ -91,9 +91,8 @@ def main() -> None:
             print(f"trades sent:            {args.trades:,}")
             print(f"rows in bronze.trades:  {rows:,} (distinct identities {distinct:,})")
             print(f"lost / duplicated:      {args.trades - distinct:,} / {rows - distinct:,}")
-            print(
-                f"wall time:              {finished - started:.1f} s (first commit after {first_commit - started:.1f} s)"
-            )
+            wall, first = finished - started, first_commit - started
+            print(f"wall time:              {wall:.1f} s (first commit after {first:.1f} s)")
             print(f"end-to-end throughput:  {rate:,.0f} trades/s (first trade's event time to last commit seen)")
         finally:
             for child in reversed(children):
