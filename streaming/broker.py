@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -116,18 +117,43 @@ def start_broker(bootstrap: str, *, log_file: Path | None = None, timeout: float
     return process
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Stop a process started in its own session: SIGTERM to the group, then SIGKILL after ``timeout``."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, 15)
+def _group_alive(pgid: int) -> bool:
     try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_group(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid):
+            return True
+        time.sleep(0.05)
+    return not _group_alive(pgid)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a process started in its own session, and everything in its process group.
+
+    SIGTERM goes to the whole group; whatever is still alive after ``timeout`` seconds gets SIGKILL.
+    Returns only when the leader is reaped and no process of the group is left.
+    """
+    pgid = process.pid
+    if process.poll() is None or _group_alive(pgid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
+            os.killpg(pgid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout)
+    if not _wait_group(pgid, max(1.0, timeout / 2)):
+        log.warning("process group %d did not stop after SIGTERM; sending SIGKILL", pgid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        _wait_group(pgid, 5.0)
+    process.wait(5)
 
 
 @contextlib.contextmanager

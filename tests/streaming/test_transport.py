@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -67,12 +68,10 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     # the cap holds for huge attempt numbers too (no overflow)
     for attempt in (7, 8, 31, 1_000, 10**9):
         assert 15.0 <= backoff.delay(attempt, rng) <= 30.0
-    # exponential: each step's lower bound is the previous step's upper bound
-    lows = [min(30.0, 0.5 * 2**a) / 2 for a in range(6)]
-    highs = [min(30.0, 0.5 * 2**a) for a in range(6)]
-    assert all(low == prev_high for low, prev_high in zip(lows[1:], highs[:-1], strict=True))
-    means = [sum(backoff.delay(a, rng) for _ in range(200)) / 200 for a in range(6)]
-    assert all(b > 1.5 * a for a, b in zip(means, means[1:], strict=False))
+    # exponential until the cap: the mean delay doubles per attempt, then stays put
+    means = [sum(backoff.delay(a, rng) for _ in range(200)) / 200 for a in range(9)]
+    assert all(1.7 < b / a < 2.3 for a, b in itertools.pairwise(means[:7]))
+    assert all(abs(m - 22.5) < 1.5 for m in means[6:]), "0.5 * 2**6 = 32 is capped at 30"
 
 
 def test_backoff_is_deterministic_for_a_seed_and_jittered() -> None:
@@ -226,7 +225,9 @@ def test_invalid_url_raises_streaming_error(url: str) -> None:
 
 def test_stop_ends_the_stream_after_the_current_frame() -> None:
     async def handler(ws: ServerConnection) -> None:
-        for index in range(1000):
+        # More frames than the test reads, but few enough to stay under the client's receive queue
+        # limit: with a saturated queue, websockets waits out close_timeout (10 s) when closing.
+        for index in range(10):
             await ws.send(str(index))
         await ws.wait_closed()
 
