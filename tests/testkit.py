@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import math
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+
+from serve.app import create_app
+from ticklake.settings import Settings
+from ticklake.timeutil import NS_PER_SECOND, date_to_ns
 
 
 def free_port() -> int:
@@ -24,3 +37,68 @@ def wait_until(condition: Callable[[], bool], timeout: float, message: str, inte
             return
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s: {message}")
+
+
+STARTUP_DEADLINE_S = 15.0
+SHUTDOWN_DEADLINE_S = 15.0
+
+
+@contextlib.contextmanager
+def running_api(settings: Settings) -> Iterator[httpx.Client]:
+    """Serve ``create_app(settings)`` on a free 127.0.0.1 port; yield a client bound to it."""
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with other processes
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the API server thread exited during startup")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API server did not start within {STARTUP_DEADLINE_S} s")
+            time.sleep(0.01)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(SHUTDOWN_DEADLINE_S)
+        sock.close()
+        assert not thread.is_alive(), "the API server did not stop"
+
+
+MINUTE_NS = 60 * NS_PER_SECOND
+
+
+def reference_candles(trades: Iterable[dict[str, Any]], day: dt.date) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """1-minute candles of one UTC day computed independently, in plain Python, from known trades.
+
+    Trades are dicts with venue, instrument, symbol, trade_id (numeric text), price and size
+    (Decimal), side and ts_event (ns). Duplicated identities count once.
+    """
+    unique = {(t["venue"], t["symbol"], t["trade_id"]): t for t in trades}
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for t in unique.values():
+        if date_to_ns(day) <= t["ts_event"] < date_to_ns(day + dt.timedelta(days=1)):
+            groups[(t["venue"], t["instrument"], t["ts_event"] // MINUTE_NS * MINUTE_NS)].append(t)
+    out = {}
+    for key, group in groups.items():
+        group.sort(key=lambda t: (t["ts_event"], int(t["trade_id"])))
+        out[key] = {
+            "open": group[0]["price"],
+            "close": group[-1]["price"],
+            "high": max(t["price"] for t in group),
+            "low": min(t["price"] for t in group),
+            "volume": sum((t["size"] for t in group), Decimal(0)),
+            "buy_volume": sum((t["size"] for t in group if t["side"] == "buy"), Decimal(0)),
+            "sell_volume": sum((t["size"] for t in group if t["side"] == "sell"), Decimal(0)),
+            "quote_volume": math.fsum(float(t["price"]) * float(t["size"]) for t in group),
+            "trade_count": len(group),
+            "first_trade_id": group[0]["trade_id"],
+            "last_trade_id": group[-1]["trade_id"],
+        }
+    return out

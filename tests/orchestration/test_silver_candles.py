@@ -1,45 +1,17 @@
 import datetime as dt
 import math
-from collections import defaultdict
-from decimal import Decimal
 
 from bronze_fixtures import append_bronze, make_trades
 from dagster import instance_for_test, materialize
 from pyiceberg.expressions import EqualTo
+from testkit import MINUTE_NS as MINUTE
+from testkit import reference_candles
 
 from orchestration.defs.resources import LakeResource
 from orchestration.defs.silver.assets import silver_candles
 from ticklake.lake import open_catalog
-from ticklake.timeutil import NS_PER_SECOND, date_to_ns
 
 DAY = dt.date(2026, 11, 20)
-MINUTE = 60 * NS_PER_SECOND
-
-
-def reference_candles(trades, day):
-    """An independent computation: plain Python over the ground-truth trades."""
-    unique = {(t["venue"], t["symbol"], t["trade_id"]): t for t in trades}
-    groups = defaultdict(list)
-    for t in unique.values():
-        if date_to_ns(day) <= t["ts_event"] < date_to_ns(day + dt.timedelta(days=1)):
-            groups[(t["venue"], t["instrument"], t["ts_event"] // MINUTE * MINUTE)].append(t)
-    out = {}
-    for key, group in groups.items():
-        group.sort(key=lambda t: (t["ts_event"], int(t["trade_id"])))
-        out[key] = {
-            "open": group[0]["price"],
-            "close": group[-1]["price"],
-            "high": max(t["price"] for t in group),
-            "low": min(t["price"] for t in group),
-            "volume": sum((t["size"] for t in group), Decimal(0)),
-            "buy_volume": sum((t["size"] for t in group if t["side"] == "buy"), Decimal(0)),
-            "sell_volume": sum((t["size"] for t in group if t["side"] == "sell"), Decimal(0)),
-            "quote_volume": math.fsum(float(t["price"]) * float(t["size"]) for t in group),
-            "trade_count": len(group),
-            "first_trade_id": group[0]["trade_id"],
-            "last_trade_id": group[-1]["trade_id"],
-        }
-    return out
 
 
 def read_candles(catalog, day):

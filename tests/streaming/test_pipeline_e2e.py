@@ -1,14 +1,20 @@
-"""End to end on real components: simulator -> collector -> embedded broker -> bronze sink -> Iceberg."""
+"""End to end on real components: simulator -> collector -> embedded broker -> bronze sink -> Iceberg,
+then the silver candle asset and the API over the same trades."""
 
 import json
+import math
 import signal
 from collections import Counter
 from decimal import Decimal
 
-from testkit import free_port, wait_until
+from dagster import instance_for_test, materialize
+from testkit import free_port, reference_candles, running_api, wait_until
 
+from orchestration.defs.resources import LakeResource
+from orchestration.defs.silver.assets import silver_candles
 from ticklake.lake import committed_offsets, open_catalog
 from ticklake.settings import get_settings
+from ticklake.timeutil import ns_to_date, ns_to_iso
 
 TOTAL = 6000
 
@@ -84,3 +90,42 @@ def test_every_trade_lands_exactly_once_across_sink_kills(broker, processes, tmp
     offsets = committed_offsets(catalog.load_table("bronze.trades"))
     topic = settings.topic("trades")
     assert sum(o for (t, _), o in offsets.items() if t == topic) == TOTAL
+
+    # the same trades, through the silver candle asset and the API, equal an independent computation
+    days = sorted({ns_to_date(t["ts_event"]) for t in truth})
+    with instance_for_test() as instance:
+        for day in days:
+            result = materialize(
+                [silver_candles], partition_key=day.isoformat(), resources={"lake": LakeResource()}, instance=instance
+            )
+            assert result.success
+    trades = [{**t, "price": Decimal(t["price"]), "size": Decimal(t["size"])} for t in truth]
+    with running_api(settings) as api:
+        for instrument in settings.instruments:
+            expected = {
+                key: value
+                for day in days
+                for key, value in reference_candles(trades, day).items()
+                if key[1] == instrument
+            }
+            start, end = min(k[2] for k in expected), max(k[2] for k in expected) + 60_000_000_000
+            response = api.get(
+                "/v1/candles",
+                params={
+                    "venue": "binance",
+                    "instrument": instrument,
+                    "interval": "1m",
+                    "start": ns_to_iso(start),
+                    "end": ns_to_iso(end),
+                },
+            )
+            assert response.status_code == 200, response.text
+            served = {("binance", instrument, c["window_start_ns"]): c for c in response.json()["candles"]}
+            assert served.keys() == expected.keys()
+            for key, want in expected.items():
+                got = served[key]
+                for column in ("open", "high", "low", "close", "volume", "buy_volume", "sell_volume"):
+                    assert Decimal(got[column]) == want[column], (key, column)
+                assert got["trade_count"] == want["trade_count"]
+                assert (got["first_trade_id"], got["last_trade_id"]) == (want["first_trade_id"], want["last_trade_id"])
+                assert math.isclose(got["quote_volume"], want["quote_volume"], rel_tol=1e-12)
