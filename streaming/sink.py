@@ -32,19 +32,21 @@ from contracts.tables import (
     BRONZE_DEAD_LETTERS,
     BRONZE_RAW,
     BRONZE_TRADES,
+    CLUSTER_ID_KEY,
     EVENT_DATES_KEY,
     OFFSETS_PREFIX,
     TableDef,
 )
-from streaming.bus import ensure_topics, make_consumer, partitions_of
+from streaming.bus import cluster_id, ensure_topics, make_consumer, partitions_of
 from streaming.errors import BrokerError
-from ticklake.lake import committed_offsets, ensure_table
+from ticklake.lake import ensure_table, sink_summary, snapshot_offsets
 from ticklake.settings import Settings
 from ticklake.timeutil import NS_PER_DAY, now_ns
 
 log = logging.getLogger(__name__)
 
 COMMIT_ATTEMPTS = 5
+PROBE_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,22 +130,51 @@ class BronzeSink:
         self.on_commit = on_commit
         self.tables: dict[str, Table] = {}
         self.batches: dict[str, _Batch] = {}
+        self.cluster = ""
         self.committed_rows = 0
         self.commits = 0
 
     # --- start-up ------------------------------------------------------------------------------
-    def _start_positions(self, consumer: Consumer, route: Route, topic: str, table: Table) -> dict[int, int]:
-        stored = committed_offsets(table)
+    def _offset_exists(self, consumer: Consumer, topic: str, partition: int, offset: int) -> bool:
+        """Whether the broker still holds the message at ``offset`` (a bounded probe read)."""
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        try:
+            deadline = time.monotonic() + PROBE_SECONDS
+            while time.monotonic() < deadline:
+                for message in consumer.consume(num_messages=1, timeout=0.2):
+                    if message.error() is None:
+                        return message.offset() == offset
+            return False
+        finally:
+            consumer.unassign()
+
+    def _start_positions(self, consumer: Consumer, topic: str, table: Table, cluster: str) -> dict[int, int]:
+        """Where to resume each partition: the offsets committed with the data, validated against the log."""
+        summary = sink_summary(table)
+        stored = snapshot_offsets(summary)
+        stored_cluster = summary.get(CLUSTER_ID_KEY)
         positions: dict[int, int] = {}
         for partition in partitions_of(self.settings, topic):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
             start = stored.get((topic, partition))
             if start is None:
                 start = low
-            elif start > high:
+            elif stored_cluster is not None and stored_cluster != cluster:
                 log.warning(
-                    "%s[%d]: stored next offset %d is past the broker's end %d: the broker log was reset "
-                    "(the embedded broker keeps its log in memory); consuming from the earliest offset %d",
+                    "%s[%d]: the stored offsets refer to Kafka cluster %s, the broker is %s: a new broker log "
+                    "(the embedded broker keeps its log in memory); consuming it from the earliest offset %d",
+                    topic,
+                    partition,
+                    stored_cluster,
+                    cluster,
+                    low,
+                )
+                start = low
+            elif start > high and not self._offset_exists(consumer, topic, partition, start - 1):
+                # some brokers under-report the end of the log; the probe tells truth from a reset
+                log.warning(
+                    "%s[%d]: stored next offset %d is past the broker's end %d: the broker log was reset; "
+                    "consuming from the earliest offset %d",
                     topic,
                     partition,
                     start,
@@ -168,12 +199,13 @@ class BronzeSink:
 
     def _assign(self, consumer: Consumer) -> None:
         ensure_topics(self.settings)
+        self.cluster = cluster_id(self.settings)
         assignments: list[TopicPartition] = []
         for route in ROUTES:
             topic = self.settings.topic(route.kind)
             table = ensure_table(self.catalog, route.table)
             self.tables[topic] = table
-            positions = self._start_positions(consumer, route, topic, table)
+            positions = self._start_positions(consumer, topic, table, self.cluster)
             self.batches[topic] = _Batch(route, topic, positions)
             assignments.extend(
                 TopicPartition(topic, partition, offset if offset >= 0 else OFFSET_BEGINNING)
@@ -218,6 +250,7 @@ class BronzeSink:
         dates = sorted({day.isoformat() for day in pc.unique(data["event_date"]).to_pylist()})
         properties = {f"{OFFSETS_PREFIX}{batch.topic}.{p}": str(o) for p, o in sorted(batch.positions.items())}
         properties[EVENT_DATES_KEY] = ",".join(dates)
+        properties[CLUSTER_ID_KEY] = self.cluster
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             table = self.tables[batch.topic]
             try:

@@ -80,7 +80,12 @@ async def stream_frames(
         connection_id = uuid.uuid4().hex
         try:
             async with connect(
-                url, ping_interval=ping_interval, ping_timeout=ping_timeout, max_size=2**24, open_timeout=10
+                url,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                max_size=2**24,
+                open_timeout=10,
+                close_timeout=2,
             ) as websocket:
                 log.info("connected to %s (connection %s)", url, connection_id)
                 if on_connect is not None:

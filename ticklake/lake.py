@@ -74,23 +74,28 @@ def snapshot_offsets(summary: dict[str, str]) -> dict[tuple[str, int], int]:
     return offsets
 
 
-def committed_offsets(table: Table) -> dict[tuple[str, int], int]:
-    """The next Kafka offsets stored with the table's data.
+def sink_summary(table: Table) -> dict[str, str]:
+    """The summary of the newest snapshot written by the sink (the one that carries offsets).
 
     The sink writes the offsets of every partition it owns into each commit, so the newest snapshot
     that carries offsets holds the whole position. Walking back through parents lets commits made by
-    other writers (maintenance) sit on top without hiding the offsets.
+    other writers (maintenance) sit on top without hiding it. Empty when the sink never committed.
     """
     snapshot = table.current_snapshot()
     while snapshot is not None:
         if snapshot.summary is not None:
-            offsets = snapshot_offsets(dict(snapshot.summary.additional_properties))
-            if offsets:
-                return offsets
+            summary = dict(snapshot.summary.additional_properties)
+            if snapshot_offsets(summary):
+                return summary
         if snapshot.parent_snapshot_id is None:
             break
         snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
     return {}
+
+
+def committed_offsets(table: Table) -> dict[tuple[str, int], int]:
+    """The next Kafka offsets stored with the table's data (see :func:`sink_summary`)."""
+    return snapshot_offsets(sink_summary(table))
 
 
 def snapshot_event_dates(summary: dict[str, str]) -> set[dt.date]:

@@ -25,7 +25,7 @@ from contracts.records import Trade
 from contracts.schemas import encode
 from contracts.tables import EVENT_DATES_KEY, OFFSETS_PREFIX
 from streaming.broker import start_broker, stop_process
-from streaming.bus import client_config, ensure_topics, make_producer, partitions_of
+from streaming.bus import client_config, ensure_topics, make_producer
 from streaming.sink import BronzeSink, CommitReport
 from ticklake.lake import committed_offsets, open_catalog, snapshot_event_dates, snapshot_offsets
 from ticklake.settings import Settings, get_settings, load_settings
@@ -60,10 +60,9 @@ def trade(number: int) -> Trade:
 def produce(settings: Settings, messages: list[tuple[int, bytes]]) -> None:
     """Produce (partition, value) pairs to the trades topic and wait until all are delivered.
 
-    Each message is flushed on its own, so that every record batch holds one record: the embedded
-    broker (tansu 0.6, memory storage) reports a partition's latest offset as one past the *base*
-    offset of its last batch, which under-reports the end after a multi-record batch and makes the
-    sink's log-reset check misfire (reported separately; not what these tests are about).
+    They go out in multi-record batches, as in production. The embedded broker (tansu, memory
+    storage) then reports a partition's end as one past the *base* offset of its last batch, which
+    under-reports it: the sink must still resume exactly (it probes the log instead of trusting it).
     """
     producer = make_producer(settings, "test-producer")
     failures: list[str] = []
@@ -75,23 +74,12 @@ def produce(settings: Settings, messages: list[tuple[int, bytes]]) -> None:
     topic = settings.topic("trades")
     for partition, value in messages:
         producer.produce(topic, value=value, key=b"BTC-USDT", partition=partition, on_delivery=on_delivery)
-        assert producer.flush(15) == 0, "undelivered messages"
+    assert producer.flush(15) == 0, "undelivered messages"
     assert not failures, failures
 
 
 def encoded(numbers: range) -> list[tuple[int, bytes]]:
     return [(n % 3, encode("trade", trade(n).to_record(time.time_ns()))) for n in numbers]
-
-
-def high_watermarks(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
-    consumer = Consumer({**client_config(settings), "group.id": "test-watermarks"})
-    try:
-        return {
-            (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions_of(settings, topic)
-        }
-    finally:
-        consumer.close()
 
 
 def run_sink_until(
@@ -167,8 +155,7 @@ def test_sink_commits_offsets_with_the_data_resumes_exactly_and_dead_letters_gar
     assert sorted(r["kafka_offset"] for r in rows if r["kafka_partition"] == 0) == list(range(15))
 
     # the next offsets stored with the data are exactly the topic's ends
-    highs = high_watermarks(settings, topic)
-    assert highs == {(topic, 0): 15, (topic, 1): 15, (topic, 2): 15}
+    highs = {(topic, 0): 15, (topic, 1): 15, (topic, 2): 15}
     table = open_catalog(settings).load_table("bronze.trades")
     assert committed_offsets(table) == highs
     snapshots = table.snapshots()
@@ -189,7 +176,14 @@ def test_sink_commits_offsets_with_the_data_resumes_exactly_and_dead_letters_gar
     assert seen_dates == set(DAYS)
     snapshot_count = len(snapshots)
 
-    # a rerun with nothing new commits nothing and repeats nothing
+    # a rerun with nothing new commits nothing and repeats nothing, although the broker under-reports
+    # the end of the log (see produce)
+    consumer = Consumer({**client_config(settings), "group.id": "test-watermarks"})
+    try:
+        reported_end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+    finally:
+        consumer.close()
+    assert reported_end < 15, "the broker no longer under-reports: the probe path is untested here"
     BronzeSink(settings, open_catalog(settings)).run(idle_exit=1.5)
     table = open_catalog(settings).load_table("bronze.trades")
     assert len(table.snapshots()) == snapshot_count
@@ -213,8 +207,7 @@ def test_sink_commits_offsets_with_the_data_resumes_exactly_and_dead_letters_gar
     assert letter["source"] == f"{topic}/1/15"
     assert letter["error"].startswith("trade: cannot decode")
     assert letter["venue"] == "unknown"
-    highs = high_watermarks(settings, topic)
-    assert highs == {(topic, 0): 17, (topic, 1): 18, (topic, 2): 17}
+    highs = {(topic, 0): 17, (topic, 1): 18, (topic, 2): 17}
     assert committed_offsets(catalog.load_table("bronze.trades")) == highs, "the sink moved past it"
 
 
@@ -262,10 +255,10 @@ def test_sink_survives_a_broker_log_reset_without_loss(
     with caplog.at_level(logging.WARNING, logger="streaming.sink"):
         committed = run_sink_until(settings, lambda c: c.get("bronze.trades", 0) >= m)
     assert committed == {"bronze.trades": m}
-    resets = [r.getMessage() for r in caplog.records if "the broker log was reset" in r.getMessage()]
+    resets = [r.getMessage() for r in caplog.records if "a new broker log" in r.getMessage()]
     assert len(resets) == 3, resets
     for partition in range(3):
-        assert any(f"{topic}[{partition}]: stored next offset 10 is past the broker's end 2" in r for r in resets)
+        assert any(r.startswith(f"{topic}[{partition}]: the stored offsets refer to Kafka cluster") for r in resets)
 
     rows = trade_rows(settings)
     assert len(rows) == n + m
