@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Side = Literal["buy", "sell", "unknown"]
 """The taker (aggressor) side of a trade."""
 
 
+class _BusRecord:
+    """A record that travels on the bus: its Avro record is its fields plus the ingest time."""
+
+    __slots__ = ()
+
+    def to_record(self, ts_ingest: int) -> dict[str, Any]:
+        """The Avro record, stamped with the time the record enters the bus (epoch ns)."""
+        record = dataclasses.asdict(self)  # type: ignore[call-overload]
+        record["ts_ingest"] = ts_ingest
+        return cast(dict[str, Any], record)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(_BusRecord):
     """One executed trade. Identity: ``(venue, symbol, trade_id)``."""
 
     venue: str
@@ -28,15 +40,9 @@ class Trade:
     ts_event: int
     ts_recv: int
 
-    def to_record(self, ts_ingest: int) -> dict[str, Any]:
-        """The Avro record of this trade, stamped with the time it enters the bus."""
-        record = dataclasses.asdict(self)
-        record["ts_ingest"] = ts_ingest
-        return record
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(_BusRecord):
     """One frame exactly as received on a venue connection."""
 
     venue: str
@@ -46,15 +52,9 @@ class RawMessage:
     ts_recv: int
     payload: bytes
 
-    def to_record(self, ts_ingest: int) -> dict[str, Any]:
-        """The Avro record of this frame, stamped with the time it enters the bus."""
-        record = dataclasses.asdict(self)
-        record["ts_ingest"] = ts_ingest
-        return record
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(_BusRecord):
     """Input that could not be processed, with the stage, the error and the raw bytes."""
 
     venue: str
@@ -65,9 +65,3 @@ class DeadLetter:
     connection_id: str | None = None
     seq: int | None = None
     source: str | None = None
-
-    def to_record(self, ts_ingest: int) -> dict[str, Any]:
-        """The Avro record of this dead letter, stamped with the time it enters the bus."""
-        record = dataclasses.asdict(self)
-        record["ts_ingest"] = ts_ingest
-        return record
