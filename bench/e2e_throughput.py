@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from streaming.broker import start_broker, stop_process
+from streaming.broker import start_broker
 from ticklake.lake import open_catalog
+from ticklake.processes import stop_process
 from ticklake.settings import load_settings
 
 

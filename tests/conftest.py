@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from testkit import free_port
 
-from streaming.broker import start_broker, stop_process
+from streaming.broker import start_broker
+from ticklake.processes import spawn, stop_process
 from ticklake.settings import Settings, get_settings, load_settings
 
 
@@ -55,15 +56,8 @@ class Processes:
         self.children: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}-{len(self.children)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ticklake", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
-        log.close()
+        log_file = self.log_dir / f"{name}-{len(self.children)}.log"
+        process = spawn([sys.executable, "-m", "ticklake", *args], log_file, {**os.environ, **(env or {})})
         self.children.append(process)
         return process
 

@@ -24,10 +24,11 @@ from testkit import free_port
 from contracts.records import Trade
 from contracts.schemas import encode
 from contracts.tables import EVENT_DATES_KEY, OFFSETS_PREFIX
-from streaming.broker import start_broker, stop_process
+from streaming.broker import start_broker
 from streaming.bus import client_config, ensure_topics, make_producer
 from streaming.sink import BronzeSink, CommitReport
 from ticklake.lake import committed_offsets, open_catalog, snapshot_event_dates, snapshot_offsets
+from ticklake.processes import stop_process
 from ticklake.settings import Settings, get_settings, load_settings
 from ticklake.timeutil import NS_PER_SECOND, date_to_ns
 
