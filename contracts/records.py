@@ -65,3 +65,75 @@ class DeadLetter(_BusRecord):
     connection_id: str | None = None
     seq: int | None = None
     source: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Level:
+    """One price level of a book update: the new absolute size at that price (0 removes it)."""
+
+    price: Decimal
+    size: Decimal
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BookUpdate(_BusRecord):
+    """An order-book snapshot or delta of one instrument, with the venue's sequence and checksum."""
+
+    venue: str
+    instrument: str
+    symbol: str
+    kind: Literal["snapshot", "delta"]
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    ts_event: int
+    ts_recv: int
+    first_sequence: int | None = None
+    sequence: int | None = None
+    prev_sequence: int | None = None
+    checksum: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ticker(_BusRecord):
+    """Top of book and market statistics; measures a venue does not send stay ``None``."""
+
+    venue: str
+    instrument: str
+    symbol: str
+    ts_event: int
+    ts_recv: int
+    best_bid: Decimal | None = None
+    best_bid_size: Decimal | None = None
+    best_ask: Decimal | None = None
+    best_ask_size: Decimal | None = None
+    last_price: Decimal | None = None
+    volume_24h: Decimal | None = None
+    funding_rate: Decimal | None = None
+    mark_price: Decimal | None = None
+    index_price: Decimal | None = None
+    open_interest: Decimal | None = None
+    sequence: int | None = None
+
+
+LifecycleEvent = Literal[
+    "created", "opened", "paused", "resumed", "closed", "determined", "settled", "status", "tick_size"
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lifecycle(_BusRecord):
+    """A market lifecycle event (prediction markets, listings, venue status)."""
+
+    venue: str
+    instrument: str
+    symbol: str
+    event: LifecycleEvent
+    ts_event: int
+    ts_recv: int
+    status: str | None = None
+    result: str | None = None
+    details: str | None = None
+
+
+Record = Trade | BookUpdate | Ticker | Lifecycle
+"""Any normalized record a venue parser produces."""

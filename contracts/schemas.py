@@ -28,8 +28,16 @@ from pyiceberg.types import (
     StringType,
 )
 
-RecordName = Literal["trade", "raw_message", "dead_letter", "candle"]
-RECORD_NAMES: tuple[RecordName, ...] = ("trade", "raw_message", "dead_letter", "candle")
+RecordName = Literal["trade", "raw_message", "dead_letter", "candle", "book_update", "ticker", "lifecycle"]
+RECORD_NAMES: tuple[RecordName, ...] = (
+    "trade",
+    "raw_message",
+    "dead_letter",
+    "candle",
+    "book_update",
+    "ticker",
+    "lifecycle",
+)
 
 
 class ContractError(ValueError):

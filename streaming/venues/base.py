@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from contracts.records import Trade
+from contracts.records import Record
 
 Control = Literal["ack", "error", "heartbeat"]
 
@@ -21,5 +21,5 @@ class ParsedFrame:
     """
 
     channel: str
-    records: tuple[Trade, ...] = ()
+    records: tuple[Record, ...] = ()
     control: Control | None = None
