@@ -5,7 +5,7 @@
 | spot pair | ``BASE-QUOTE`` | ``BTC-USDT`` |
 | perpetual swap | ``BASE-QUOTE-PERP`` | ``BTC-USD-PERP`` |
 | dated future | ``BASE-QUOTE-YYYYMMDD`` (expiry, UTC) | ``BTC-USD-20261225`` |
-| prediction-market contract | ``VENUE:ID`` (the venue's own market or outcome-token id) | ``KALSHI:KXBTCD-25NOV2117-T95999.99``, ``POLYMARKET:7132...`` |
+| prediction contract | ``VENUE:ID`` (the venue's market or outcome-token id) | ``KALSHI:KXBTCD-25NOV2117-T95999.99`` |
 
 Assets are upper case and use the common code (``BTC``, not Kraken's ``XBT``). Venue modules map
 their own symbols to and from these names; this module only validates and splits them.
