@@ -18,9 +18,12 @@ from rich.logging import RichHandler
 from ticklake.errors import TicklakeError
 from ticklake.settings import Settings, get_settings
 
+contracts_app = typer.Typer(help="Data contracts: compatibility of the Avro schemas.", no_args_is_help=True)
 app = typer.Typer(
     help="ticklake: market data from venue WebSockets to Iceberg, candles and an API.", no_args_is_help=True
 )
+
+app.add_typer(contracts_app, name="contracts")
 
 
 def _setup(verbose: bool = False) -> Settings:
@@ -142,3 +145,26 @@ def parse(
             sys.stdout.write(json.dumps(line) + "\n")
     if rejects:
         typer.secho(f"{rejects} frame(s) rejected", fg=typer.colors.YELLOW, err=True)
+
+
+@contracts_app.command("check")
+def contracts_check(
+    current: Annotated[
+        Path | None, typer.Option(help="Folder of the schemas to check (default: the installed ones).")
+    ] = None,
+) -> None:
+    """Fail when a contract is not BACKWARD compatible with the newest released version."""
+    from contracts.compat import check_against_release, released_versions
+
+    versions = released_versions()
+    problems = check_against_release(current)
+    if not versions:
+        typer.echo("no released contracts yet: nothing to check against")
+        return
+    if problems:
+        for record, found in problems.items():
+            for problem in found:
+                typer.secho(f"{record}: {problem}", fg=typer.colors.RED, err=True)
+        typer.secho(f"not BACKWARD compatible with released version {versions[-1]}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all contracts are BACKWARD compatible with released version {versions[-1]}")

@@ -32,7 +32,6 @@ from ticklake.processes import port_open, spawn, stop_process, wait_for_port
 from ticklake.settings import ENV_PREFIX, Settings
 
 
-
 class _Console(Console):
     """A console that goes quiet when its terminal or pipe goes away, instead of exiting.
 
