@@ -12,6 +12,7 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExists
 from pyiceberg.expressions import BooleanExpression, EqualTo, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from contracts.tables import ALL_TABLES, EVENT_DATES_KEY, OFFSETS_PREFIX, TableDef
 from ticklake.settings import Settings
@@ -74,23 +75,26 @@ def snapshot_offsets(summary: dict[str, str]) -> dict[tuple[str, int], int]:
     return offsets
 
 
-def sink_summary(table: Table) -> dict[str, str]:
-    """The summary of the newest snapshot written by the sink (the one that carries offsets).
+def sink_snapshot(table: Table) -> Snapshot | None:
+    """The newest snapshot written by the sink (the one that carries Kafka offsets), if any.
 
-    The sink writes the offsets of every partition it owns into each commit, so the newest snapshot
-    that carries offsets holds the whole position. Walking back through parents lets commits made by
-    other writers (maintenance) sit on top without hiding it. Empty when the sink never committed.
+    The sink writes the offsets of every partition it owns into each of its commits, so its newest
+    snapshot holds the whole position. Other writers (maintenance) never write offsets: a stale
+    copy could land on top of newer sink commits through pyiceberg's automatic commit retries.
+    Snapshot expiry keeps this snapshot (see :mod:`ticklake.maintenance`).
     """
-    snapshot = table.current_snapshot()
-    while snapshot is not None:
-        if snapshot.summary is not None:
-            summary = dict(snapshot.summary.additional_properties)
-            if snapshot_offsets(summary):
-                return summary
-        if snapshot.parent_snapshot_id is None:
-            break
-        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
-    return {}
+    for snapshot in sorted(table.snapshots(), key=lambda s: s.sequence_number or 0, reverse=True):
+        if snapshot.summary is not None and snapshot_offsets(dict(snapshot.summary.additional_properties)):
+            return snapshot
+    return None
+
+
+def sink_summary(table: Table) -> dict[str, str]:
+    """The summary of :func:`sink_snapshot` (empty when the sink never committed)."""
+    snapshot = sink_snapshot(table)
+    if snapshot is None or snapshot.summary is None:
+        return {}
+    return dict(snapshot.summary.additional_properties)
 
 
 def committed_offsets(table: Table) -> dict[tuple[str, int], int]:

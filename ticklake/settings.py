@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     dagster_host: str = "127.0.0.1"
     dagster_port: int = Field(default=3000, ge=1, le=65535)
     stream_relaunch_backoff_max: float = Field(default=300.0, gt=0)
+    maintenance_snapshot_retention_hours: float = Field(
+        default=168.0, gt=0, description="Keep snapshots (time travel) this long; older ones are expired."
+    )
+    maintenance_small_file_mb: float = Field(
+        default=64.0, gt=0, description="Data files below this size get compacted."
+    )
+    maintenance_min_files: int = Field(default=4, ge=2, description="Compact a partition from this many small files.")
 
     # --- API -----------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

@@ -1,0 +1,1 @@
+"""Table maintenance: compaction of small files and snapshot expiry, on a schedule."""
