@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint pytest bench clean
+.PHONY: install run test lint pytest bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: install
 	$(BIN)/python bench/parse_throughput.py
 	$(BIN)/python bench/e2e_throughput.py
 	$(BIN)/python bench/time_to_first_candle.py
+
+chaos: install
+	$(BIN)/ticklake chaos --trades 1000000 --kills 20
 
 clean:
 	rm -rf $(VENV) .ticklake .pytest_cache .mypy_cache .ruff_cache

@@ -168,3 +168,42 @@ def contracts_check(
         typer.secho(f"not BACKWARD compatible with released version {versions[-1]}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"all contracts are BACKWARD compatible with released version {versions[-1]}")
+
+
+@app.command()
+def chaos(
+    trades: Annotated[int, typer.Option(help="Trades the simulator sends.")] = 1_000_000,
+    kills: Annotated[int, typer.Option(help="SIGKILLs dealt to the bronze sink while trades flow.")] = 20,
+    rate: Annotated[float, typer.Option(help="Simulator trades/s per instrument.")] = 8000.0,
+    drop_every: Annotated[float, typer.Option(help="The simulator drops every connection this often (s).")] = 5.0,
+    seed: Annotated[int, typer.Option(help="Seeds the simulator and the kill timing.")] = 7,
+    workdir: Annotated[Path | None, typer.Option(help="Keep state and logs here (default: a temp folder).")] = None,
+) -> None:
+    """Prove exactly once: kill the sink and drop connections while a known set of trades flows."""
+    import tempfile
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from streaming.chaos import run_chaos
+
+    _setup()
+    with contextlib.ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ticklake-chaos-")))
+        folder.mkdir(parents=True, exist_ok=True)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn()
+        ) as bar:
+            task = bar.add_task("chaos", total=trades, detail="")
+
+            def progress(sent: int, stored: int, dealt: int, total: int) -> None:
+                bar.update(task, completed=stored, detail=f"sent {sent:,} stored {stored:,} kills {dealt}")
+
+            report = run_chaos(
+                folder, trades=trades, kills=kills, rate=rate, drop_every=drop_every, seed=seed, progress=progress
+            )
+        for name in ("sent", "stored", "lost", "duplicated", "unexpected", "kills"):
+            typer.echo(f"{name + ':':<12}{getattr(report, name):>12,}")
+        typer.echo(f"{'seconds:':<12}{report.seconds:>12.1f}")
+        typer.echo("exactly once: " + ("yes" if report.exactly_once else "NO"))
+    if not report.exactly_once:
+        raise typer.Exit(1)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     sim_seed: int = 42
     sim_rate: float = Field(default=20.0, gt=0, description="Trades per second per instrument.")
     sim_max_trades: int | None = Field(default=None, ge=1, description="Stop after this many trades.")
+    sim_drop_every: float | None = Field(
+        default=None, gt=0, description="Close every simulator connection this often (seconds): a flaky venue."
+    )
     sim_ground_truth: Path | None = Field(
         default=None, description="Write every trade the simulator sends to this JSONL file."
     )

@@ -340,6 +340,18 @@ class BinanceSimulator:
                 sent.append(channel)
         return sent
 
+    async def drop_connections_every(self, seconds: float) -> None:
+        """Close every connection (code 1001, after the frames already sent) every ``seconds``: a flaky venue."""
+        while True:
+            await asyncio.sleep(seconds)
+            clients = list(self._clients)
+            if clients:
+                log.info("binance simulator: dropping %d connection(s) (sim_drop_every)", len(clients))
+            await asyncio.gather(
+                *(client.connection.close(1001, "simulated disconnect") for client in clients),
+                return_exceptions=True,
+            )
+
     def _drop_slow_clients(self) -> None:
         for client in self._clients:
             transport = client.connection.transport
@@ -430,12 +442,19 @@ async def open_simulator(settings: Settings, *, port: int | None = None) -> Asyn
         ) as server:
             bound = int(next(iter(server.sockets)).getsockname()[1])
             ticker = asyncio.create_task(simulator.run(), name="binance-simulator-ticks")
+            dropper = (
+                asyncio.create_task(simulator.drop_connections_every(settings.sim_drop_every), name="binance-drops")
+                if settings.sim_drop_every
+                else None
+            )
             try:
                 yield SimulatorHandle(settings.sim_host, bound, simulator, ticker)
             finally:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+                for task in (ticker, dropper):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
 
 
 async def serve_simulator(settings: Settings, *, started: asyncio.Event | None = None) -> None:
