@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 Side = Literal["buy", "sell", "unknown"]
 """The taker (aggressor) side of a trade."""
@@ -20,10 +20,14 @@ class _BusRecord:
     __slots__ = ()
 
     def to_record(self, ts_ingest: int) -> dict[str, Any]:
-        """The Avro record, stamped with the time the record enters the bus (epoch ns)."""
-        record = dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The Avro record, stamped with the time the record enters the bus (epoch ns).
+
+        A shallow copy of the fields (``dataclasses.asdict`` deep-copies and costs 20 times more on the
+        collector's hot path); records with nested values override this.
+        """
+        record = {name: getattr(self, name) for name in self.__dataclass_fields__}  # type: ignore[attr-defined]
         record["ts_ingest"] = ts_ingest
-        return cast(dict[str, Any], record)
+        return record
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,6 +95,13 @@ class BookUpdate(_BusRecord):
     sequence: int | None = None
     prev_sequence: int | None = None
     checksum: int | None = None
+
+    def to_record(self, ts_ingest: int) -> dict[str, Any]:
+        """The Avro record, levels as ``{"price", "size"}`` mappings."""
+        record = _BusRecord.to_record(self, ts_ingest)
+        record["bids"] = [{"price": level.price, "size": level.size} for level in self.bids]
+        record["asks"] = [{"price": level.price, "size": level.size} for level in self.asks]
+        return record
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
