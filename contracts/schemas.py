@@ -23,9 +23,11 @@ from pyiceberg.types import (
     DoubleType,
     IcebergType,
     IntegerType,
+    ListType,
     LongType,
     NestedField,
     StringType,
+    StructType,
 )
 
 RecordName = Literal["trade", "raw_message", "dead_letter", "candle", "book_update", "ticker", "lifecycle"]
@@ -94,24 +96,49 @@ _PRIMITIVES: dict[str, IcebergType] = {
 }
 
 
-def _iceberg_type(avro_type: Any) -> tuple[IcebergType, bool]:
-    """Map an Avro field type to an Iceberg type and whether it is required."""
-    if isinstance(avro_type, list):
-        branches = [branch for branch in avro_type if branch != "null"]
-        if len(branches) != 1 or len(avro_type) != 2:
-            raise ContractError(f"only ['null', T] unions map to Iceberg, got {avro_type}")
-        inner, _ = _iceberg_type(branches[0])
-        return inner, False
-    if isinstance(avro_type, dict):
-        logical = avro_type.get("logicalType")
-        if logical == "decimal":
-            return DecimalType(avro_type["precision"], avro_type["scale"]), True
-        if logical == "date":
-            return DateType(), True
-        return _iceberg_type(avro_type["type"])
-    if avro_type in _PRIMITIVES:
-        return _PRIMITIVES[avro_type], True
-    raise ContractError(f"no Iceberg mapping for Avro type {avro_type!r}")
+class _Mapper:
+    """Maps Avro types to Iceberg types, numbering nested fields after the top-level ones."""
+
+    def __init__(self, next_id: int) -> None:
+        self.next_id = next_id
+        self.named: dict[str, Any] = {}
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def map(self, avro_type: Any) -> tuple[IcebergType, bool]:
+        """The Iceberg type of an Avro type, and whether it is required."""
+        if isinstance(avro_type, list):
+            branches = [branch for branch in avro_type if branch != "null"]
+            if len(branches) != 1 or len(avro_type) != 2:
+                raise ContractError(f"only ['null', T] unions map to Iceberg, got {avro_type}")
+            inner, _ = self.map(branches[0])
+            return inner, False
+        if isinstance(avro_type, dict):
+            logical = avro_type.get("logicalType")
+            if logical == "decimal":
+                return DecimalType(avro_type["precision"], avro_type["scale"]), True
+            if logical == "date":
+                return DateType(), True
+            kind = avro_type["type"]
+            if kind == "record":
+                self.named[avro_type["name"]] = avro_type
+                fields = []
+                for field in avro_type["fields"]:
+                    field_type, required = self.map(field["type"])
+                    fields.append(NestedField(self._id(), field["name"], field_type, required=required))
+                return StructType(*fields), True
+            if kind == "array":
+                element_id = self._id()
+                element, element_required = self.map(avro_type["items"])
+                return ListType(element_id, element, element_required=element_required), True
+            return self.map(kind)
+        if avro_type in _PRIMITIVES:
+            return _PRIMITIVES[avro_type], True
+        if isinstance(avro_type, str) and avro_type in self.named:
+            return self.map(self.named[avro_type])
+        raise ContractError(f"no Iceberg mapping for Avro type {avro_type!r}")
 
 
 def iceberg_schema(name: RecordName, extra: tuple[tuple[str, IcebergType, bool], ...] = ()) -> Schema:
@@ -122,11 +149,14 @@ def iceberg_schema(name: RecordName, extra: tuple[tuple[str, IcebergType, bool],
         extra: ``(column, type, required)`` columns appended after the contract's fields.
 
     Returns:
-        A schema whose field ids follow the Avro field order, then the extra columns.
+        A schema whose top-level field ids follow the Avro field order, then the extra columns;
+        nested fields (list elements, struct members) are numbered after those.
     """
+    avro_fields = avro_schema_json(name)["fields"]
+    mapper = _Mapper(next_id=len(avro_fields) + len(extra) + 1)
     fields: list[NestedField] = []
-    for field in avro_schema_json(name)["fields"]:
-        field_type, required = _iceberg_type(field["type"])
+    for field in avro_fields:
+        field_type, required = mapper.map(field["type"])
         fields.append(
             NestedField(
                 field_id=len(fields) + 1,

@@ -75,6 +75,9 @@ BRONZE_RAW = TableDef("bronze.raw_messages", "raw_message", _BUS_COLUMNS, ("even
 BRONZE_DEAD_LETTERS = TableDef(
     "bronze.dead_letters", "dead_letter", _BUS_COLUMNS, ("event_date",), ("venue", "ts_recv")
 )
+BRONZE_BOOK = TableDef("bronze.book_updates", "book_update", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
+BRONZE_TICKERS = TableDef("bronze.tickers", "ticker", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
+BRONZE_LIFECYCLE = TableDef("bronze.lifecycle", "lifecycle", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
 SILVER_CANDLES = TableDef(
     "silver.candles",
     "candle",
@@ -83,7 +86,15 @@ SILVER_CANDLES = TableDef(
     ("venue", "instrument", "interval", "window_start"),
 )
 
-ALL_TABLES: tuple[TableDef, ...] = (BRONZE_RAW, BRONZE_TRADES, BRONZE_DEAD_LETTERS, SILVER_CANDLES)
+ALL_TABLES: tuple[TableDef, ...] = (
+    BRONZE_RAW,
+    BRONZE_TRADES,
+    BRONZE_BOOK,
+    BRONZE_TICKERS,
+    BRONZE_LIFECYCLE,
+    BRONZE_DEAD_LETTERS,
+    SILVER_CANDLES,
+)
 
 CANDLE_INTERVALS: dict[str, int] = {"1m": 60 * 1_000_000_000}
 """The candle intervals the platform builds, with their length in nanoseconds."""

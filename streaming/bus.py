@@ -17,8 +17,8 @@ from ticklake.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOPIC_KINDS = ("raw", "trades", "dlq")
-"""Record kinds that have a topic: raw frames, normalized trades, dead letters."""
+TOPIC_KINDS = ("raw", "trades", "book", "ticker", "lifecycle", "dlq")
+"""Record kinds that have a topic: raw frames, trades, book updates, tickers, lifecycle events, dead letters."""
 
 
 def client_config(settings: Settings) -> dict[str, str | int | float | bool]:

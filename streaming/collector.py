@@ -1,8 +1,9 @@
 """Collectors: venue WebSocket frames in, raw frames + normalized records + dead letters out to Kafka.
 
 A collector publishes every frame it receives to the ``raw`` topic (the source of truth for
-reprocessing), the trades the venue parser finds to ``trades`` (keyed by instrument, so an
-instrument's order is kept), and frames the parser rejects to ``dlq`` with the error and raw bytes.
+reprocessing), the records the venue parser finds to their topic (``trades``, ``book``, ``ticker``,
+``lifecycle``; keyed by instrument, so an instrument's order is kept), and frames the parser
+rejects to ``dlq`` with the error and raw bytes.
 Nothing stops the stream: a bad frame is a dead letter, a lost connection is a reconnect.
 """
 
@@ -17,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from confluent_kafka import KafkaError, Message, Producer
 from websockets.asyncio.client import ClientConnection
 
-from contracts.records import DeadLetter, RawMessage
-from contracts.schemas import encode
+from contracts.records import BookUpdate, DeadLetter, Lifecycle, RawMessage, Ticker, Trade
+from contracts.schemas import RecordName, encode
 from streaming.bus import ensure_topics, make_producer
 from streaming.errors import BrokerError, ParseError
 from streaming.transport import Backoff, Frame, stream_frames
@@ -60,6 +61,7 @@ class CollectorStats:
 
     frames: int = 0
     trades: int = 0
+    other_records: int = 0
     controls: int = 0
     rejects: int = 0
     delivery_errors: int = 0
@@ -80,7 +82,12 @@ class Collector:
         self.producer = producer or make_producer(settings, f"collector-{feed.venue}")
         self.stats = CollectorStats()
         self._raw_topic = settings.topic("raw")
-        self._trade_topic = settings.topic("trades")
+        self._routes: dict[type, tuple[str, RecordName]] = {
+            Trade: (settings.topic("trades"), "trade"),
+            BookUpdate: (settings.topic("book"), "book_update"),
+            Ticker: (settings.topic("ticker"), "ticker"),
+            Lifecycle: (settings.topic("lifecycle"), "lifecycle"),
+        }
         self._dlq_topic = settings.topic("dlq")
         self._delivery_error: KafkaError | None = None
 
@@ -132,9 +139,13 @@ class Collector:
         if parsed is not None:
             if parsed.control is not None:
                 self.stats.controls += 1
-            for trade in parsed.records:
-                self._produce(self._trade_topic, trade.instrument, encode("trade", trade.to_record(ts_ingest)))
-            self.stats.trades += len(parsed.records)
+            for record in parsed.records:
+                topic, name = self._routes[type(record)]
+                self._produce(topic, record.instrument, encode(name, record.to_record(ts_ingest)))
+                if name == "trade":
+                    self.stats.trades += 1
+                else:
+                    self.stats.other_records += 1
         self.stats.frames += 1
         self.producer.poll(0)
         if self._delivery_error is not None:

@@ -29,8 +29,11 @@ from pyiceberg.table import Table
 from contracts.records import DeadLetter
 from contracts.schemas import ContractError, RecordName, decode
 from contracts.tables import (
+    BRONZE_BOOK,
     BRONZE_DEAD_LETTERS,
+    BRONZE_LIFECYCLE,
     BRONZE_RAW,
+    BRONZE_TICKERS,
     BRONZE_TRADES,
     CLUSTER_ID_KEY,
     EVENT_DATES_KEY,
@@ -75,6 +78,9 @@ ROUTES = (
     Route("dlq", "dead_letter", BRONZE_DEAD_LETTERS, "ts_recv"),
     Route("raw", "raw_message", BRONZE_RAW, "ts_recv"),
     Route("trades", "trade", BRONZE_TRADES, "ts_event"),
+    Route("book", "book_update", BRONZE_BOOK, "ts_event"),
+    Route("ticker", "ticker", BRONZE_TICKERS, "ts_event"),
+    Route("lifecycle", "lifecycle", BRONZE_LIFECYCLE, "ts_event"),
 )
 """In commit order: dead letters first, so a decode reject lands before the offsets move past it."""
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dagster import AssetSpec
 
-from contracts.tables import BRONZE_DEAD_LETTERS, BRONZE_RAW, BRONZE_TRADES
+from contracts.tables import (
+    BRONZE_BOOK,
+    BRONZE_DEAD_LETTERS,
+    BRONZE_LIFECYCLE,
+    BRONZE_RAW,
+    BRONZE_TICKERS,
+    BRONZE_TRADES,
+)
 from orchestration.defs.streams.jobs import bronze_key
 
 BRONZE_ASSETS = [
@@ -22,6 +29,9 @@ BRONZE_ASSETS = [
     for table, description in (
         (BRONZE_RAW, "Every venue frame as received: the source of truth for reprocessing."),
         (BRONZE_TRADES, "Normalized trades, exactly once per Kafka message."),
+        (BRONZE_BOOK, "Order-book snapshots and deltas with the venues' sequences and checksums."),
+        (BRONZE_TICKERS, "Top of book and market statistics (funding rate, mark/index price, open interest)."),
+        (BRONZE_LIFECYCLE, "Market lifecycle events: created, opened, closed, determined, settled..."),
         (BRONZE_DEAD_LETTERS, "Frames and messages that could not be processed, with the raw bytes."),
     )
 ]
