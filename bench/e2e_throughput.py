@@ -94,6 +94,9 @@ def main() -> None:
             print(f"lost / duplicated:      {args.trades - distinct:,} / {rows - distinct:,}")
             wall, first = finished - started, first_commit - started
             print(f"wall time:              {wall:.1f} s (first commit after {first:.1f} s)")
+            files = list(table.scan().plan_files())
+            size = sum(task.file.file_size_in_bytes for task in files)
+            print(f"bronze.trades storage:  {size / max(rows, 1):.1f} bytes/trade in {len(files)} files (zstd parquet)")
             print(f"end-to-end throughput:  {rate:,.0f} trades/s (first trade's event time to last commit seen)")
         finally:
             for child in reversed(children):
