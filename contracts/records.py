@@ -81,12 +81,17 @@ class Level:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BookUpdate(_BusRecord):
-    """An order-book snapshot or delta of one instrument, with the venue's sequence and checksum."""
+    """An order-book update of one instrument, with the venue's sequence and checksum.
+
+    ``kind`` says how to apply the levels: ``snapshot`` replaces the book; ``delta`` sets each level's
+    absolute size (0 removes it); ``increment`` adds each level's signed size to the current one
+    (venues such as Kalshi send quantity changes, not sizes).
+    """
 
     venue: str
     instrument: str
     symbol: str
-    kind: Literal["snapshot", "delta"]
+    kind: Literal["snapshot", "delta", "increment"]
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
     ts_event: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal, cast
 
@@ -59,8 +60,35 @@ def _parsed(name: RecordName) -> Any:
     return fastavro.parse_schema(avro_schema_json(name))
 
 
+_SCALE = Decimal(1).scaleb(-18)
+
+
+def _rescaled(value: Any) -> Any:
+    """``value`` with every decimal written with more than 18 fractional digits brought to 18.
+
+    Only trailing zeros may go (``1.000...0`` with 24 zeros is 1); a value that needs more digits
+    than the contracts' ``decimal(38, 18)`` holds is refused rather than rounded.
+    """
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -18:
+            rounded = value.quantize(_SCALE)
+            if rounded != value:
+                raise ContractError(f"{value} has more than 18 fractional digits")
+            return rounded
+        return value
+    if isinstance(value, dict):
+        return {key: _rescaled(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rescaled(item) for item in value]
+    return value
+
+
 def encode(name: RecordName, record: dict[str, Any]) -> bytes:
     """Encode a record to Avro binary, validating it against its schema.
+
+    Decimals are written at the contracts' scale 18; one written with more fractional digits, all
+    zeros beyond the 18th, is rescaled first (only on that rare path, off the fast one).
 
     Raises:
         ContractError: The record does not match the schema.
@@ -68,7 +96,15 @@ def encode(name: RecordName, record: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     try:
         fastavro.schemaless_writer(buffer, _parsed(name), record, strict=True)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    except ValueError as error:
+        if "Scale provided in schema does not match" not in str(error):
+            raise ContractError(f"{name}: {error}") from error
+        buffer = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(buffer, _parsed(name), _rescaled(record), strict=True)
+        except (ValueError, TypeError, KeyError, AttributeError) as again:
+            raise ContractError(f"{name}: {again}") from again
+    except (TypeError, KeyError, AttributeError) as error:
         raise ContractError(f"{name}: {error}") from error
     return buffer.getvalue()
 

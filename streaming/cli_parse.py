@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
 from streaming.errors import ParseError
-from streaming.venues import binance
-from streaming.venues.base import ParsedFrame
+from streaming.venues.registry import PARSERS
 from ticklake.timeutil import now_ns
-
-PARSERS: dict[str, Callable[[bytes, int], ParsedFrame]] = {"binance": binance.parse}
 
 
 def _frame_of(line: str) -> tuple[bytes, int | None]:

@@ -133,9 +133,10 @@ def parse(
 ) -> None:
     """Parse captured frames and print the normalized records (and rejects) as JSON lines."""
     from streaming.cli_parse import parse_lines
+    from streaming.venues.registry import PARSERS
 
-    if venue not in ("binance",):
-        typer.secho(f"unknown venue {venue!r}; known: binance", fg=typer.colors.RED, err=True)
+    if venue not in PARSERS:
+        typer.secho(f"unknown venue {venue!r}; known: {', '.join(PARSERS)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     with contextlib.ExitStack() as stack:
         source = sys.stdin if file is None or str(file) == "-" else stack.enter_context(open(file, encoding="utf-8"))
