@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streaming.venues import binance, kalshi, kraken, polymarket
+from streaming.venues import binance, kalshi, kraken, krakenfutures, polymarket
 from streaming.venues.base import ParsedFrame
 
 PARSERS: dict[str, Callable[[bytes, int], ParsedFrame]] = {
     binance.VENUE: binance.parse,
     kraken.VENUE: kraken.parse,
+    krakenfutures.VENUE: krakenfutures.parse,
     kalshi.VENUE: kalshi.parse,
     polymarket.VENUE: polymarket.parse,
 }
