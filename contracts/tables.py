@@ -96,5 +96,5 @@ ALL_TABLES: tuple[TableDef, ...] = (
     SILVER_CANDLES,
 )
 
-CANDLE_INTERVALS: dict[str, int] = {"1m": 60 * 1_000_000_000}
+CANDLE_INTERVALS: dict[str, int] = {"1m": 60 * 1_000_000_000, "5m": 300 * 1_000_000_000, "1h": 3600 * 1_000_000_000}
 """The candle intervals the platform builds, with their length in nanoseconds."""

@@ -74,8 +74,11 @@ def running_api(settings: Settings) -> Iterator[httpx.Client]:
 MINUTE_NS = 60 * NS_PER_SECOND
 
 
-def reference_candles(trades: Iterable[dict[str, Any]], day: dt.date) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """1-minute candles of one UTC day computed independently, in plain Python, from known trades.
+def reference_candles(
+    trades: Iterable[dict[str, Any]], day: dt.date, length: int = MINUTE_NS
+) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Candles (1 minute unless ``length`` ns says otherwise) of one UTC day, computed independently in plain
+    Python from known trades.
 
     Trades are dicts with venue, instrument, symbol, trade_id (numeric text), price and size
     (Decimal), side and ts_event (ns). Duplicated identities count once.
@@ -84,7 +87,7 @@ def reference_candles(trades: Iterable[dict[str, Any]], day: dt.date) -> dict[tu
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for t in unique.values():
         if date_to_ns(day) <= t["ts_event"] < date_to_ns(day + dt.timedelta(days=1)):
-            groups[(t["venue"], t["instrument"], t["ts_event"] // MINUTE_NS * MINUTE_NS)].append(t)
+            groups[(t["venue"], t["instrument"], t["ts_event"] // length * length)].append(t)
     out = {}
     for key, group in groups.items():
         group.sort(key=lambda t: (t["ts_event"], int(t["trade_id"])))

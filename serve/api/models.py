@@ -12,7 +12,7 @@ Venue = Literal["binance", "coinbase", "kraken", "krakenfutures", "kalshi", "pol
 
 KNOWN_VENUES: tuple[str, ...] = get_args(Venue)
 
-Interval = Literal["1m"]
+Interval = Literal["1m", "5m", "1h"]
 """Candle intervals the platform builds. Add ``"5m"``/``"1h"`` here once silver builds them."""
 
 SUPPORTED_INTERVALS: tuple[str, ...] = get_args(Interval)

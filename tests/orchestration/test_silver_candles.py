@@ -4,9 +4,9 @@ import math
 from bronze_fixtures import append_bronze, make_trades
 from dagster import instance_for_test, materialize
 from pyiceberg.expressions import EqualTo
-from testkit import MINUTE_NS as MINUTE
 from testkit import reference_candles
 
+from contracts.tables import CANDLE_INTERVALS
 from orchestration.defs.resources import LakeResource
 from orchestration.defs.silver.assets import silver_candles
 from ticklake.lake import open_catalog
@@ -14,10 +14,10 @@ from ticklake.lake import open_catalog
 DAY = dt.date(2026, 11, 20)
 
 
-def read_candles(catalog, day):
+def read_candles(catalog, day, interval="1m"):
     table = catalog.load_table("silver.candles")
     rows = table.scan(row_filter=EqualTo("event_date", day)).to_arrow().to_pylist()
-    return {(r["venue"], r["instrument"], r["window_start"]): r for r in rows}
+    return {(r["venue"], r["instrument"], r["window_start"]): r for r in rows if r["interval"] == interval}
 
 
 def test_candle_partition_equals_independent_computation(settings):
@@ -35,10 +35,20 @@ def test_candle_partition_equals_independent_computation(settings):
         )
     assert result.success
 
-    expected = reference_candles(trades, DAY)
-    actual = read_candles(catalog, DAY)
-    assert len(expected) > 15
-    assert actual.keys() == expected.keys()
+    built = 0
+    for interval, length in CANDLE_INTERVALS.items():
+        expected = reference_candles(trades, DAY, length)
+        actual = read_candles(catalog, DAY, interval)
+        assert len(expected) > (15 if interval == "1m" else 0)
+        assert actual.keys() == expected.keys()
+        check_candles(actual, expected, interval, length)
+        built += len(expected)
+
+    materialization = result.asset_materializations_for_node("silver__candles")[0]
+    assert materialization.metadata["candles"].value == built
+
+
+def check_candles(actual, expected, interval, length):
     for key, want in expected.items():
         got = actual[key]
         for column in ("open", "close", "high", "low", "volume", "buy_volume", "sell_volume"):
@@ -52,10 +62,7 @@ def test_candle_partition_equals_independent_computation(settings):
         assert math.isclose(got["quote_volume"], want["quote_volume"], rel_tol=1e-12)
         assert math.isclose(got["vwap"], want["quote_volume"] / float(want["volume"]), rel_tol=1e-12)
         assert float(got["low"]) <= got["vwap"] * (1 + 1e-12) and got["vwap"] <= float(got["high"]) * (1 + 1e-12)
-        assert got["window_end"] - got["window_start"] == MINUTE and got["interval"] == "1m"
-
-    materialization = result.asset_materializations_for_node("silver__candles")[0]
-    assert materialization.metadata["candles"].value == len(expected)
+        assert got["window_end"] - got["window_start"] == length and got["interval"] == interval
 
 
 def test_rematerializing_a_partition_replaces_it(settings):
@@ -73,6 +80,6 @@ def test_rematerializing_a_partition_replaces_it(settings):
             assert result.success
     assert read_candles(catalog, DAY).keys() == reference_candles(trades, DAY).keys()
     total = catalog.load_table("silver.candles").scan(row_filter=EqualTo("event_date", DAY)).to_arrow().num_rows
-    assert total == len(reference_candles(trades, DAY))
+    assert total == sum(len(reference_candles(trades, DAY, length)) for length in CANDLE_INTERVALS.values())
     # the previous day's trades are in their own partition, untouched by this one
     assert read_candles(catalog, DAY - dt.timedelta(days=1)) == {}
