@@ -50,9 +50,7 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
@@ -61,6 +59,7 @@ from contracts.instruments import split_spot
 from contracts.records import Side, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
+from streaming.venues.wire import MAX_NS, decimal_text, describe, json_kind
 
 VENUE = "binance"
 
@@ -123,14 +122,7 @@ Longest-suffix matching resolves overlaps such as ``TUSD``/``USD`` or ``AEUR``/`
 _QUOTES_LONGEST_FIRST = tuple(sorted(QUOTE_ASSETS, key=len, reverse=True))
 
 _MICROS_THRESHOLD = 100_000_000_000_000  # 1e14: at or above, a timestamp is in microseconds
-_MAX_NS = 2**63 - 1  # a long
 
-# A plain decimal that fits decimal(38, 18): <= 20 integer digits after leading zeros and
-# <= 18 fractional digits before trailing zeros. Anything else takes the slower, explaining path.
-_PLAIN_FITTING = re.compile(r"0*[0-9]{1,20}(?:\.[0-9]{0,18}0*)?")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,9})?")
-_MAX_FRACTION_DIGITS = 18
-_MAX_INTEGER_DIGITS = 20
 
 _CAUGHT = (
     ValueError,  # includes orjson.JSONDecodeError and UnicodeError
@@ -289,14 +281,14 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
     try:
         message = orjson.loads(raw)
         if type(message) is not dict:
-            raise ParseError(f"frame is a JSON {_kind(message)}, not an object")
+            raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
         data = message.get("data")
         if data is not None:
             stream = message.get("stream")
             if type(stream) is not str:
                 raise ParseError("combined-stream frame without a string 'stream'")
             if type(data) is not dict:
-                raise ParseError(f"combined-stream 'data' is a JSON {_kind(data)}, not an object")
+                raise ParseError(f"combined-stream 'data' is a JSON {json_kind(data)}, not an object")
             trade = _trade(data, received_at)
             expected = f"{trade.symbol.lower()}@{data['e']}"
             if stream != expected:
@@ -328,15 +320,15 @@ def _trade(data: dict[str, Any], received_at: int) -> Trade:
     elif type(event) is str:
         raise ParseError(f"unknown event type {event!r}; expected 'trade' or 'aggTrade'")
     else:
-        raise ParseError(f"event type 'e' is {_describe(event)}, not a string")
+        raise ParseError(f"event type 'e' is {describe(event)}, not a string")
     symbol = data.get("s")
     if type(symbol) is not str:
-        raise ParseError(f"symbol 's' is {_describe(symbol)}, not a string")
+        raise ParseError(f"symbol 's' is {describe(symbol)}, not a string")
     maker = data.get("m")
     if type(maker) is not bool:
-        raise ParseError(f"buyer-is-maker flag 'm' is {_describe(maker)}, not a boolean")
+        raise ParseError(f"buyer-is-maker flag 'm' is {describe(maker)}, not a boolean")
     side: Side = "sell" if maker else "buy"
-    price = _decimal(data, "p")
+    price = decimal_text(data.get("p"), "p")
     if not price:
         raise ParseError(f"price 'p' is zero: {data['p']!r}")
     _ns(data, "E")
@@ -346,7 +338,7 @@ def _trade(data: dict[str, Any], received_at: int) -> Trade:
         symbol=symbol.upper(),
         trade_id=trade_id,
         price=price,
-        size=_decimal(data, "q"),
+        size=decimal_text(data.get("q"), "q"),
         side=side,
         ts_event=_ns(data, "T"),
         ts_recv=received_at,
@@ -356,7 +348,7 @@ def _trade(data: dict[str, Any], received_at: int) -> Trade:
 def _control(message: dict[str, Any]) -> ParsedFrame:
     if "result" in message and "id" in message:
         if type(message["id"]) not in (int, str, type(None)):
-            raise ParseError(f"reply id is {_describe(message['id'])}, not an integer, string or null")
+            raise ParseError(f"reply id is {describe(message['id'])}, not an integer, string or null")
         return ParsedFrame(channel="", control="ack")
     if "error" in message or ("code" in message and "msg" in message):
         return ParsedFrame(channel="", control="error")
@@ -366,7 +358,7 @@ def _control(message: dict[str, Any]) -> ParsedFrame:
 def _int(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if type(value) is not int:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an integer")
+        raise ParseError(f"{key!r} is {describe(value)}, not an integer")
     if value < 0:
         raise ParseError(f"{key!r} is negative: {value}")
     return value
@@ -375,61 +367,6 @@ def _int(data: dict[str, Any], key: str) -> int:
 def _ns(data: dict[str, Any], key: str) -> int:
     value = _int(data, key)
     ns = value * 1_000 if value >= _MICROS_THRESHOLD else value * 1_000_000
-    if ns > _MAX_NS or value == 0:
+    if ns > MAX_NS or value == 0:
         raise ParseError(f"time {key!r}={value} is out of range")
     return ns
-
-
-def _decimal(data: dict[str, Any], key: str) -> Decimal:
-    text = data.get(key)
-    if type(text) is str and _PLAIN_FITTING.fullmatch(text) is not None:
-        return Decimal(text)
-    return _decimal_slow(key, text)
-
-
-def _decimal_slow(key: str, text: object) -> Decimal:
-    """Validate a decimal that is not plain text fitting decimal(38, 18), explaining any refusal."""
-    if type(text) is not str:
-        raise ParseError(f"{key!r} is {_describe(text)}, not a decimal string")
-    if _NUMBER.fullmatch(text) is None:
-        raise ParseError(f"{key!r} is not a finite decimal number: {text[:40]!r}")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ParseError(f"{key!r} is not a decimal number: {text[:40]!r}") from None
-    if value.is_signed():
-        raise ParseError(f"{key!r} is negative: {text[:40]!r}")
-    _sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite by the pattern above
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    fraction_digits = -(exponent + trailing_zeros)
-    if value and fraction_digits > _MAX_FRACTION_DIGITS:
-        raise ParseError(
-            f"{key!r}={text[:40]!r} has {fraction_digits} fractional digits; the store keeps {_MAX_FRACTION_DIGITS}"
-        )
-    if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise ParseError(
-            f"{key!r}={text[:40]!r} has {value.adjusted() + 1} integer digits; the store keeps {_MAX_INTEGER_DIGITS}"
-        )
-    return value
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "missing or null"
-    text = repr(value)
-    return f"a JSON {_kind(value)} ({text[:40]}{'...' if len(text) > 40 else ''})"

@@ -117,12 +117,11 @@ time window in UNIX seconds. :func:`parse_rest_trades` reads either body.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import json
 import re
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
@@ -131,6 +130,7 @@ from contracts.instruments import kind_of, split_spot
 from contracts.records import BookUpdate, Level, Record, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
+from streaming.venues.wire import MAX_INT64, decimal_text, describe, iso8601_ns, json_kind
 
 VENUE = "coinbase"
 
@@ -161,19 +161,9 @@ _TAKER_FROM_ADVANCED: dict[object, Side] = {"BUY": "sell", "SELL": "buy"}
 _TAKER_FROM_EXCHANGE: dict[object, Side] = {"buy": "sell", "sell": "buy"}
 _UNKNOWN_SIDES = ("", "UNKNOWN_ORDER_SIDE")  # Advanced Trade REST only
 
-_MAX_INT = 2**63 - 1  # a long
 _SPOT = re.compile(r"([A-Z0-9]{1,20})-([A-Z0-9]{1,20})")
 _INTX_PERP = re.compile(r"([A-Z0-9]{1,20})-PERP-INTX")
 _TRADE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_ISO_HEAD = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})")
-_ISO_TAIL = re.compile(r"(?:[.,]([0-9]{1,9}))?(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2}))")
-
-# A plain decimal that fits decimal(38, 18): <= 20 integer digits after leading zeros and
-# <= 18 fractional digits before trailing zeros. Anything else takes the slower, explaining path.
-_PLAIN_FITTING = re.compile(r"0*[0-9]{1,20}(?:\.[0-9]{0,18}0*)?")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,9})?")
-_MAX_FRACTION_DIGITS = 18
-_MAX_INTEGER_DIGITS = 20
 
 _CAUGHT = (
     ValueError,  # includes orjson.JSONDecodeError and UnicodeError
@@ -212,7 +202,7 @@ def to_instrument(symbol: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _instrument_of(symbol: str) -> str:
     if type(symbol) is not str:
-        raise ParseError(f"product id is {_describe(symbol)}, not a string")
+        raise ParseError(f"product id is {describe(symbol)}, not a string")
     if _INTX_PERP.fullmatch(symbol):
         return f"{symbol[: -len('-PERP-INTX')]}-USDC-PERP"
     if _SPOT.fullmatch(symbol):
@@ -377,13 +367,13 @@ def sequence_of(raw: bytes | str) -> FrameSequence | None:
     try:
         message = orjson.loads(raw)
         if type(message) is not dict:
-            raise ParseError(f"frame is a JSON {_kind(message)}, not an object")
+            raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
         if "channel" in message:
             return FrameSequence(scope="connection", sequence=_int(message, "sequence_num"), contiguous=True)
         if message.get("type") in ("match", "last_match", "ticker", "heartbeat"):
             product = message.get("product_id")
             if type(product) is not str:
-                raise ParseError(f"'product_id' is {_describe(product)}, not a string")
+                raise ParseError(f"'product_id' is {describe(product)}, not a string")
             key = "last_trade_id" if message["type"] == "heartbeat" else "trade_id"
             trade_id = _int(message, key) if message.get(key) is not None else None
             return FrameSequence(scope=product, sequence=_int(message, "sequence"), contiguous=False, trade_id=trade_id)
@@ -421,7 +411,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
     try:
         message = orjson.loads(raw)
         if type(message) is not dict:
-            raise ParseError(f"frame is a JSON {_kind(message)}, not an object")
+            raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
         channel = message.get("channel")
         if channel is not None:
             return _advanced(message, channel, received_at)
@@ -439,12 +429,12 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
 
 def _advanced(message: dict[str, Any], channel: object, received_at: int) -> ParsedFrame:
     if type(channel) is not str:
-        raise ParseError(f"'channel' is {_describe(channel)}, not a string")
+        raise ParseError(f"'channel' is {describe(channel)}, not a string")
     sequence = _int(message, "sequence_num")
-    sent = _time(message, "timestamp")
+    sent = iso8601_ns(message.get("timestamp"), "timestamp")
     events = message.get("events")
     if type(events) is not list:
-        raise ParseError(f"'events' is {_describe(events)}, not an array")
+        raise ParseError(f"'events' is {describe(events)}, not an array")
     records: list[Record] = []
     if channel == "market_trades":
         for event in events:
@@ -474,7 +464,7 @@ def _event(event: object) -> dict[str, Any]:
     data = _object(event, "event")
     kind = data.get("type")
     if kind != "snapshot" and kind != "update":
-        raise ParseError(f"event 'type' is {_describe(kind)}, not 'snapshot' or 'update'")
+        raise ParseError(f"event 'type' is {describe(kind)}, not 'snapshot' or 'update'")
     return data
 
 
@@ -482,16 +472,16 @@ def _advanced_trade(item: dict[str, Any], received_at: int) -> Trade:
     symbol, instrument = _product(item)
     side = _TAKER_FROM_ADVANCED.get(item.get("side"))
     if side is None:
-        raise ParseError(f"trade 'side' is {_describe(item.get('side'))}, not 'BUY' or 'SELL'")
+        raise ParseError(f"trade 'side' is {describe(item.get('side'))}, not 'BUY' or 'SELL'")
     return Trade(
         venue=VENUE,
         instrument=instrument,
         symbol=symbol,
         trade_id=_trade_id(item.get("trade_id")),
         price=_price(item, "price"),
-        size=_decimal(item, "size"),
+        size=decimal_text(item.get("size"), "size"),
         side=side,
-        ts_event=_time(item, "time"),
+        ts_event=iso8601_ns(item.get("time"), "time"),
         ts_recv=received_at,
     )
 
@@ -505,16 +495,18 @@ def _book(event: dict[str, Any], sequence: int, sent: int, received_at: int) -> 
     for entry in _list(event, "updates"):
         update = _object(entry, "update")
         side = update.get("side")
-        level = Level(price=_price(update, "price_level"), size=_decimal(update, "new_quantity"))
+        level = Level(
+            price=_price(update, "price_level"), size=decimal_text(update.get("new_quantity"), "new_quantity")
+        )
         if side == "bid":
             bids.append(level)
         elif side == "offer":
             asks.append(level)
         else:
-            raise ParseError(f"update 'side' is {_describe(side)}, not 'bid' or 'offer'")
+            raise ParseError(f"update 'side' is {describe(side)}, not 'bid' or 'offer'")
         text = update.get("event_time")
         if text != seen or type(text) is not str:
-            event_time = _time(update, "event_time")
+            event_time = iso8601_ns(update.get("event_time"), "event_time")
             seen = text
             if event_time > latest:
                 latest = event_time
@@ -534,7 +526,7 @@ def _book(event: dict[str, Any], sequence: int, sent: int, received_at: int) -> 
 def _advanced_ticker(item: dict[str, Any], sequence: int, sent: int, received_at: int) -> Ticker:
     kind = item.get("type", "ticker")
     if kind != "ticker":
-        raise ParseError(f"ticker 'type' is {_describe(kind)}, not 'ticker'")
+        raise ParseError(f"ticker 'type' is {describe(kind)}, not 'ticker'")
     symbol, instrument = _product(item)
     return Ticker(
         venue=VENUE,
@@ -557,19 +549,19 @@ def _heartbeat_event(event: dict[str, Any]) -> None:
     if type(counter) is int:
         _int(event, "heartbeat_counter")
     elif not (type(counter) is str and counter.isascii() and counter.isdigit() and len(counter) <= 19):
-        raise ParseError(f"'heartbeat_counter' is {_describe(counter)}, not an integer")
+        raise ParseError(f"'heartbeat_counter' is {describe(counter)}, not an integer")
     current = event.get("current_time")
     if current is not None and type(current) is not str:
-        raise ParseError(f"'current_time' is {_describe(current)}, not a string")
+        raise ParseError(f"'current_time' is {describe(current)}, not a string")
 
 
 def _subscriptions_event(event: dict[str, Any]) -> None:
     subscriptions = event.get("subscriptions")
     if type(subscriptions) is not dict:
-        raise ParseError(f"'subscriptions' is {_describe(subscriptions)}, not an object")
+        raise ParseError(f"'subscriptions' is {describe(subscriptions)}, not an object")
     for name, products in subscriptions.items():
         if type(products) is not list or any(type(product) is not str for product in products):
-            raise ParseError(f"subscriptions of {name[:40]!r} are {_describe(products)}, not an array of strings")
+            raise ParseError(f"subscriptions of {name[:40]!r} are {describe(products)}, not an array of strings")
 
 
 def _exchange(message: dict[str, Any], kind: object, received_at: int) -> ParsedFrame:
@@ -581,7 +573,7 @@ def _exchange(message: dict[str, Any], kind: object, received_at: int) -> Parsed
         _product(message)
         _int(message, "sequence")
         _int(message, "last_trade_id")
-        _time(message, "time")
+        iso8601_ns(message.get("time"), "time")
         return ParsedFrame(channel="heartbeat", control="heartbeat")
     if kind == "subscriptions":
         for entry in _list(message, "channels"):
@@ -589,38 +581,38 @@ def _exchange(message: dict[str, Any], kind: object, received_at: int) -> Parsed
             name = subscription.get("name")
             products = subscription.get("product_ids")
             if type(name) is not str:
-                raise ParseError(f"subscribed channel 'name' is {_describe(name)}, not a string")
+                raise ParseError(f"subscribed channel 'name' is {describe(name)}, not a string")
             if type(products) is not list or any(type(product) is not str for product in products):
-                raise ParseError(f"'product_ids' of {name[:40]!r} are {_describe(products)}, not an array of strings")
+                raise ParseError(f"'product_ids' of {name[:40]!r} are {describe(products)}, not an array of strings")
         return ParsedFrame(channel="subscriptions", control="ack")
     if kind == "error":
         text = message.get("message")
         if type(text) is not str:
-            raise ParseError(f"error frame 'message' is {_describe(text)}, not a string")
+            raise ParseError(f"error frame 'message' is {describe(text)}, not a string")
         return ParsedFrame(channel="", control="error")
     if type(kind) is str:
         raise ParseError(f"unsupported Coinbase message type {kind[:40]!r}")
-    raise ParseError(f"'type' is {_describe(kind)}, not a string")
+    raise ParseError(f"'type' is {describe(kind)}, not a string")
 
 
 def _match(message: dict[str, Any], received_at: int) -> Trade:
     symbol, instrument = _product(message)
     side = _TAKER_FROM_EXCHANGE.get(message.get("side"))
     if side is None:
-        raise ParseError(f"match 'side' is {_describe(message.get('side'))}, not 'buy' or 'sell'")
+        raise ParseError(f"match 'side' is {describe(message.get('side'))}, not 'buy' or 'sell'")
     _int(message, "sequence")
     for key in ("maker_order_id", "taker_order_id"):
         if key in message and type(message[key]) is not str:
-            raise ParseError(f"{key!r} is {_describe(message[key])}, not a string")
+            raise ParseError(f"{key!r} is {describe(message[key])}, not a string")
     return Trade(
         venue=VENUE,
         instrument=instrument,
         symbol=symbol,
         trade_id=str(_int(message, "trade_id")),
         price=_price(message, "price"),
-        size=_decimal(message, "size"),
+        size=decimal_text(message.get("size"), "size"),
         side=side,
-        ts_event=_time(message, "time"),
+        ts_event=iso8601_ns(message.get("time"), "time"),
         ts_recv=received_at,
     )
 
@@ -633,7 +625,7 @@ def _exchange_ticker(message: dict[str, Any], received_at: int) -> Ticker:
         venue=VENUE,
         instrument=instrument,
         symbol=symbol,
-        ts_event=_time(message, "time") if message.get("time") is not None else received_at,
+        ts_event=iso8601_ns(message.get("time"), "time") if message.get("time") is not None else received_at,
         ts_recv=received_at,
         best_bid=_optional_decimal(message, "best_bid"),
         best_bid_size=_optional_decimal(message, "best_bid_size"),
@@ -673,7 +665,7 @@ def rest_trades_request(
         raise ValueError(f"{instrument!r}: Exchange REST trades are for spot products only")
     params = {"limit": str(_limit(limit))}
     if older_than is not None:
-        if type(older_than) is not int or not 0 < older_than <= _MAX_INT:
+        if type(older_than) is not int or not 0 < older_than <= MAX_INT64:
             raise ValueError(f"older_than must be a positive trade id, not {older_than!r}")
         params["after"] = str(older_than)
     return f"/products/{to_symbol(instrument)}/trades", params
@@ -703,7 +695,7 @@ def rest_market_trades_request(
         ValueError: An instrument :func:`to_symbol` rejects, an empty or negative window, or a limit out
             of range.
     """
-    if type(start_ns) is not int or type(end_ns) is not int or not 0 <= start_ns <= end_ns <= _MAX_INT:
+    if type(start_ns) is not int or type(end_ns) is not int or not 0 <= start_ns <= end_ns <= MAX_INT64:
         raise ValueError(f"need 0 <= start_ns <= end_ns < 2**63, got {start_ns!r}, {end_ns!r}")
     start = start_ns // 1_000_000_000
     end = -(-end_ns // 1_000_000_000)
@@ -751,7 +743,7 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
                 reason = data.get("message", data.get("error"))
                 raise ParseError(f"REST reply is not a trade list: {str(reason)[:200]!r}")
             return [_rest_advanced_trade(_object(item, "trade"), symbol, received_at) for item in _list(data, "trades")]
-        raise ParseError(f"REST body is a JSON {_kind(data)}, not an array or object")
+        raise ParseError(f"REST body is a JSON {json_kind(data)}, not an array or object")
     except ParseError:
         raise
     except RecursionError:
@@ -763,16 +755,16 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
 def _rest_exchange_trade(item: dict[str, Any], symbol: str, received_at: int) -> Trade:
     side = _TAKER_FROM_EXCHANGE.get(item.get("side"))
     if side is None:
-        raise ParseError(f"trade 'side' is {_describe(item.get('side'))}, not 'buy' or 'sell'")
+        raise ParseError(f"trade 'side' is {describe(item.get('side'))}, not 'buy' or 'sell'")
     return Trade(
         venue=VENUE,
         instrument=_instrument_of(symbol),
         symbol=symbol,
         trade_id=str(_int(item, "trade_id")),
         price=_price(item, "price"),
-        size=_decimal(item, "size"),
+        size=decimal_text(item.get("size"), "size"),
         side=side,
-        ts_event=_time(item, "time"),
+        ts_event=iso8601_ns(item.get("time"), "time"),
         ts_recv=received_at,
     )
 
@@ -780,20 +772,20 @@ def _rest_exchange_trade(item: dict[str, Any], symbol: str, received_at: int) ->
 def _rest_advanced_trade(item: dict[str, Any], symbol: str, received_at: int) -> Trade:
     product = item.get("product_id", symbol)
     if product != symbol:
-        raise ParseError(f"trade of product {_describe(product)} in a reply for {symbol!r}")
+        raise ParseError(f"trade of product {describe(product)} in a reply for {symbol!r}")
     raw_side = item.get("side")
     side: Side | None = "unknown" if raw_side in _UNKNOWN_SIDES else _TAKER_FROM_ADVANCED.get(raw_side)
     if side is None:
-        raise ParseError(f"trade 'side' is {_describe(raw_side)}, not 'BUY', 'SELL' or unknown")
+        raise ParseError(f"trade 'side' is {describe(raw_side)}, not 'BUY', 'SELL' or unknown")
     return Trade(
         venue=VENUE,
         instrument=_instrument_of(symbol),
         symbol=symbol,
         trade_id=_trade_id(item.get("trade_id")),
         price=_price(item, "price"),
-        size=_decimal(item, "size"),
+        size=decimal_text(item.get("size"), "size"),
         side=side,
-        ts_event=_time(item, "time"),
+        ts_event=iso8601_ns(item.get("time"), "time"),
         ts_recv=received_at,
     )
 
@@ -803,6 +795,8 @@ def _rest_advanced_trade(item: dict[str, Any], symbol: str, received_at: int) ->
 
 def iso8601_to_ns(text: str) -> int:
     """Read an ISO-8601 UTC timestamp into integer epoch nanoseconds, keeping all 9 fractional digits.
+
+    Coinbase's profile of :func:`streaming.venues.wire.iso8601_ns`.
 
     Args:
         text: ``YYYY-MM-DD`` ``T`` (or a space) ``HH:MM:SS``, an optional ``.`` or ``,`` and 1 to 9
@@ -816,65 +810,14 @@ def iso8601_to_ns(text: str) -> int:
         ParseError: Not of that form, not a real date or time of day (no leap second), or outside
             [1970-01-01, 2262-04-11T23:47:16.854775807Z].
     """
-    if type(text) is not str:
-        raise ParseError(f"time is {_describe(text)}, not an ISO-8601 string")
-    try:
-        seconds = _wall_seconds(text[:19])
-    except ValueError as error:
-        raise ParseError(f"time {text[:40]!r} is not ISO-8601 like '2024-10-08T09:10:52.425044603Z': {error}") from None
-    tail = text[19:]
-    digits = tail[1:-1]
-    if tail[-1:] == "Z" and tail[:1] == "." and 0 < len(digits) <= 9 and digits.isdigit() and digits.isascii():
-        ns = seconds * 1_000_000_000 + int(digits.ljust(9, "0"))  # the common form, without a regex
-    else:
-        match = _ISO_TAIL.fullmatch(tail)
-        if match is None:
-            raise ParseError(f"time {text[:40]!r} does not end in '.<1-9 digits>' and 'Z' or a UTC offset")
-        fraction, sign, offset_hours, offset_minutes = match.groups()
-        if sign is not None:
-            hours, minutes = int(offset_hours), int(offset_minutes)
-            if hours > 23 or minutes > 59:
-                raise ParseError(f"time {text[:40]!r} has an impossible UTC offset")
-            offset = hours * 3_600 + minutes * 60
-            seconds = seconds - offset if sign == "+" else seconds + offset
-        ns = seconds * 1_000_000_000 + (int(fraction.ljust(9, "0")) if fraction else 0)
-    if not 0 <= ns <= _MAX_INT:
-        raise ParseError(f"time {text[:40]!r} is outside 1970..2262")
-    return ns
-
-
-@functools.lru_cache(maxsize=16384)
-def _wall_seconds(head: str) -> int:
-    """Seconds from 1970-01-01T00:00:00 to a ``YYYY-MM-DDTHH:MM:SS`` wall time (memoized: seconds repeat).
-
-    Raises:
-        ValueError: Not that form, or no such date or time of day.
-    """
-    match = _ISO_HEAD.fullmatch(head)
-    if match is None:
-        raise ValueError("no 'YYYY-MM-DDTHH:MM:SS'")
-    year, month, day, hour, minute, second = map(int, match.groups())
-    if hour > 23 or minute > 59 or second > 59:
-        raise ValueError("no such time of day")
-    days = datetime.date(year, month, day).toordinal() - 719_163  # ValueError for dates that do not exist
-    return days * 86_400 + hour * 3_600 + minute * 60 + second
-
-
-def _time(data: dict[str, Any], key: str) -> int:
-    text = data.get(key)
-    if type(text) is not str:
-        raise ParseError(f"{key!r} is {_describe(text)}, not an ISO-8601 string")
-    try:
-        return iso8601_to_ns(text)
-    except ParseError as error:
-        raise ParseError(f"{key!r}: {error}") from None
+    return iso8601_ns(text)
 
 
 def _int(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if type(value) is not int:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an integer")
-    if not 0 <= value <= _MAX_INT:
+        raise ParseError(f"{key!r} is {describe(value)}, not an integer")
+    if not 0 <= value <= MAX_INT64:
         raise ParseError(f"{key!r} is out of range [0, 2**63): {value}")
     return value
 
@@ -883,31 +826,31 @@ def _product(data: dict[str, Any]) -> tuple[str, str]:
     """The product id of a message and its canonical instrument."""
     symbol = data.get("product_id")
     if type(symbol) is not str:
-        raise ParseError(f"'product_id' is {_describe(symbol)}, not a string")
+        raise ParseError(f"'product_id' is {describe(symbol)}, not a string")
     return symbol, _instrument_of(symbol)
 
 
 def _trade_id(value: object) -> str:
     if type(value) is not str or _TRADE_ID.fullmatch(value) is None:
-        raise ParseError(f"'trade_id' is {_describe(value)}, not a string of 1 to 64 of [A-Za-z0-9._:-]")
+        raise ParseError(f"'trade_id' is {describe(value)}, not a string of 1 to 64 of [A-Za-z0-9._:-]")
     return value
 
 
 def _object(value: object, what: str) -> dict[str, Any]:
     if type(value) is not dict:
-        raise ParseError(f"{what} is {_describe(value)}, not an object")
+        raise ParseError(f"{what} is {describe(value)}, not an object")
     return value
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:
     value = data.get(key)
     if type(value) is not list:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an array")
+        raise ParseError(f"{key!r} is {describe(value)}, not an array")
     return value
 
 
 def _price(data: dict[str, Any], key: str) -> Decimal:
-    value = _decimal(data, key)
+    value = decimal_text(data.get(key), key)
     if not value:
         raise ParseError(f"{key!r} is zero: {data[key]!r}")
     return value
@@ -917,59 +860,4 @@ def _optional_decimal(data: dict[str, Any], key: str) -> Decimal | None:
     text = data.get(key)
     if text is None or text == "":
         return None
-    return _decimal(data, key)
-
-
-def _decimal(data: dict[str, Any], key: str) -> Decimal:
-    text = data.get(key)
-    if type(text) is str and _PLAIN_FITTING.fullmatch(text) is not None:
-        return Decimal(text)
-    return _decimal_slow(key, text)
-
-
-def _decimal_slow(key: str, text: object) -> Decimal:
-    """Validate a decimal that is not plain text fitting decimal(38, 18), explaining any refusal."""
-    if type(text) is not str:
-        raise ParseError(f"{key!r} is {_describe(text)}, not a decimal string")
-    if _NUMBER.fullmatch(text) is None:
-        raise ParseError(f"{key!r} is not a finite decimal number: {text[:40]!r}")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ParseError(f"{key!r} is not a decimal number: {text[:40]!r}") from None
-    if value.is_signed():
-        raise ParseError(f"{key!r} is negative: {text[:40]!r}")
-    _sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite by the pattern above
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    fraction_digits = -(exponent + trailing_zeros)
-    if value and fraction_digits > _MAX_FRACTION_DIGITS:
-        raise ParseError(
-            f"{key!r}={text[:40]!r} has {fraction_digits} fractional digits; the store keeps {_MAX_FRACTION_DIGITS}"
-        )
-    if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise ParseError(
-            f"{key!r}={text[:40]!r} has {value.adjusted() + 1} integer digits; the store keeps {_MAX_INTEGER_DIGITS}"
-        )
-    return value
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "missing or null"
-    text = repr(value)
-    return f"a JSON {_kind(value)} ({text[:40]}{'...' if len(text) > 40 else ''})"
+    return decimal_text(text, key)

@@ -91,7 +91,8 @@ name the event ticker as instrument (``KALSHI:<event_ticker>``). Every other fie
 **Times.** Each field has its documented unit: ``ts``, ``open_ts``, ``close_ts``, ``determination_ts``,
 ``settled_ts`` are integer seconds; ``ts_ms`` is integer milliseconds; ``time``, ``created_time`` and the
 order-book delta's deprecated ``ts`` are RFC 3339 strings (``Z`` or ``±hh:mm``, up to 9 fractional digits,
-converted exactly). All become integer epoch **nanoseconds**; a value that is not an integer of that
+converted exactly by :func:`streaming.venues.wire.rfc3339_ns`; ``T`` and ``Z`` may be lower case, as RFC 3339
+allows). All become integer epoch **nanoseconds**; a value that is not an integer of that
 unit or does not fit an int64 of nanoseconds is rejected (a millisecond value in a seconds field is out
 of range, never silently misread). When a message has no venue time (snapshots, some deltas and
 tickers, most lifecycle events), ``ts_event`` is ``received_at``. Trades must carry a venue time.
@@ -128,7 +129,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import datetime as dt
 import functools
 import hashlib
 import json
@@ -146,6 +146,16 @@ from contracts.instruments import prediction_instrument
 from contracts.records import BookUpdate, Level, Lifecycle, LifecycleEvent, Record, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import Control, ParsedFrame
+from streaming.venues.wire import (
+    MAX_FRACTION_DIGITS,
+    MAX_INTEGER_DIGITS,
+    NS_PER_MILLISECOND,
+    NS_PER_SECOND,
+    describe,
+    epoch_ns,
+    json_kind,
+    rfc3339_ns,
+)
 
 VENUE = "kalshi"
 
@@ -173,11 +183,6 @@ REST_PAGE_LIMIT = 1000
 """The largest page ``GET /markets/trades`` serves."""
 
 _PREFIX = "KALSHI:"
-_MAX_NS = 2**63 - 1
-_NS_PER_S = 1_000_000_000
-_NS_PER_MS = 1_000_000
-_MAX_FRACTION_DIGITS = 18
-_MAX_INTEGER_DIGITS = 20
 _ONE = Decimal(1)
 _CENTS: tuple[Decimal, ...] = tuple(Decimal(cents).scaleb(-2) for cents in range(101))
 _FIXED = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -185,13 +190,9 @@ _FIXED = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 # fractional digits before trailing zeros. Anything else takes the slower, explaining path.
 _FITTING = re.compile(r"0*[0-9]{1,20}(?:\.[0-9]{1,18}0*)?")
 _SIGNED_FITTING = re.compile(r"-?0*[0-9]{1,20}(?:\.[0-9]{1,18}0*)?")
-_RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})"
-)
 _TRADE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _METHOD = re.compile(r"[A-Z]{1,16}")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 _OUTCOME_SIDES: dict[object, Side] = {"yes": "buy", "no": "sell"}
 _BOOK_SIDES: dict[object, Side] = {"bid": "buy", "ask": "sell"}
@@ -240,7 +241,7 @@ def to_instrument(market_ticker: str) -> str:
         ParseError: The ticker is not 1-128 characters of ``[A-Za-z0-9._-]``.
     """
     if type(market_ticker) is not str:
-        raise ParseError(f"market ticker is {_describe(market_ticker)}, not a string")
+        raise ParseError(f"market ticker is {describe(market_ticker)}, not a string")
     return _instrument_of(market_ticker)
 
 
@@ -411,7 +412,7 @@ def envelope(raw: bytes | str) -> Envelope:
     except _CAUGHT as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
     if type(message) is not dict:
-        raise ParseError(f"frame is a JSON {_kind(message)}, not an object")
+        raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
     return _envelope(message)
 
 
@@ -436,10 +437,10 @@ def subscription_sequence(raw: bytes | str) -> tuple[int, int] | None:
 def _envelope(message: dict[str, Any]) -> Envelope:
     kind = message.get("type")
     if type(kind) is not str:
-        raise ParseError(f"message 'type' is {_describe(kind)}, not a string")
+        raise ParseError(f"message 'type' is {describe(kind)}, not a string")
     request_id = message.get("id")
     if request_id is not None and (type(request_id) is not int or request_id < 0):
-        raise ParseError(f"command id 'id' is {_describe(request_id)}, not a non-negative integer")
+        raise ParseError(f"command id 'id' is {describe(request_id)}, not a non-negative integer")
     return Envelope(kind, _optional_count(message, "sid"), _optional_count(message, "seq"), request_id)
 
 
@@ -448,7 +449,7 @@ def _optional_count(data: dict[str, Any], key: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int or value < 1:
-        raise ParseError(f"{key!r} is {_describe(value)}, not a positive integer")
+        raise ParseError(f"{key!r} is {describe(value)}, not a positive integer")
     return value
 
 
@@ -479,13 +480,13 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
             return _HEARTBEAT
         message = orjson.loads(raw)
         if type(message) is not dict:
-            raise ParseError(f"frame is a JSON {_kind(message)}, not an object")
+            raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
         head = _envelope(message)
         handler = _HANDLERS.get(head.type)
         if handler is not None:
             body = message.get("msg")
             if type(body) is not dict:
-                raise ParseError(f"{head.type} frame 'msg' is {_describe(body)}, not an object")
+                raise ParseError(f"{head.type} frame 'msg' is {describe(body)}, not an object")
             return ParsedFrame(channel=head.type, records=(handler(body, head, received_at),))
         control = _CONTROL.get(head.type)
         if control is not None:
@@ -493,7 +494,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
             if control == "error" and (type(body) is not dict or type(body.get("code")) is not int):
                 raise ParseError("error frame without an object 'msg' holding an integer 'code'")
             if body is not None and type(body) not in (dict, list):
-                raise ParseError(f"{head.type} frame 'msg' is {_describe(body)}, not an object or array")
+                raise ParseError(f"{head.type} frame 'msg' is {describe(body)}, not an object or array")
             return ParsedFrame(channel="", control=control)
         raise ParseError(f"unsupported message type {head.type[:40]!r}")
     except ParseError:
@@ -526,7 +527,7 @@ def _trade(
         parts = (ticker, str(ts_event), _plain(price), _plain(size), side, str(sid or ""), str(seq or ""))
         trade_id = "derived-" + hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
     elif type(trade_id) is not str or _TRADE_ID.fullmatch(trade_id) is None:
-        raise ParseError(f"'trade_id' is {_describe(trade_id)}, not an id of 1-128 characters [A-Za-z0-9._:-]")
+        raise ParseError(f"'trade_id' is {describe(trade_id)}, not an id of 1-128 characters [A-Za-z0-9._:-]")
     return Trade(
         venue=VENUE,
         instrument=instrument,
@@ -574,11 +575,11 @@ def _taker_side(body: dict[str, Any]) -> Side:
     if outcome is not None:
         side = _OUTCOME_SIDES.get(outcome)
         if side is None:
-            raise ParseError(f"'taker_outcome_side' is {_describe(outcome)}, not 'yes' or 'no'")
+            raise ParseError(f"'taker_outcome_side' is {describe(outcome)}, not 'yes' or 'no'")
     if book is not None:
         book_side = _BOOK_SIDES.get(book)
         if book_side is None:
-            raise ParseError(f"'taker_book_side' is {_describe(book)}, not 'bid' or 'ask'")
+            raise ParseError(f"'taker_book_side' is {describe(book)}, not 'bid' or 'ask'")
         if side is not None and side != book_side:
             raise ParseError(f"'taker_outcome_side' {outcome!r} contradicts 'taker_book_side' {book!r}")
         side = book_side
@@ -587,7 +588,7 @@ def _taker_side(body: dict[str, Any]) -> Side:
     legacy = body.get("taker_side")
     side = _OUTCOME_SIDES.get(legacy)
     if side is None:
-        raise ParseError(f"'taker_side' is {_describe(legacy)}, not 'yes' or 'no'")
+        raise ParseError(f"'taker_side' is {describe(legacy)}, not 'yes' or 'no'")
     return side
 
 
@@ -618,11 +619,11 @@ def _levels(body: dict[str, Any], side: str) -> list[Level]:
         if entries is None:
             continue
         if type(entries) is not list:
-            raise ParseError(f"{key!r} is {_describe(entries)}, not an array of [price, count] levels")
+            raise ParseError(f"{key!r} is {describe(entries)}, not an array of [price, count] levels")
         levels = []
         for entry in entries:
             if type(entry) is not list or len(entry) != 2:
-                raise ParseError(f"{key!r} level {_describe(entry)} is not a [price, count] pair")
+                raise ParseError(f"{key!r} level {describe(entry)} is not a [price, count] pair")
             price = _cents(entry[0], key) if in_cents else _dollars(entry[0], key)
             if not 0 < price < 1:
                 raise ParseError(f"{key!r} price {price} is not strictly between 0 and 1")
@@ -652,7 +653,7 @@ def _delta(body: dict[str, Any], head: Envelope, received_at: int) -> BookUpdate
     elif side == "no":
         asks = (Level(price=_ONE - price, size=change),)
     else:
-        raise ParseError(f"delta 'side' is {_describe(side)}, not 'yes' or 'no'")
+        raise ParseError(f"delta 'side' is {describe(side)}, not 'yes' or 'no'")
     ts_event = _time(body, _DELTA_TIMES)
     return BookUpdate(
         venue=VENUE,
@@ -709,11 +710,11 @@ def _market_lifecycle(body: dict[str, Any], head: Envelope, received_at: int) ->
     instrument = _instrument_of(ticker)
     event_type = body.get("event_type")
     if type(event_type) is not str or _EVENT_TYPE.fullmatch(event_type) is None:
-        raise ParseError(f"'event_type' is {_describe(event_type)}, not a lower-case event name")
+        raise ParseError(f"'event_type' is {describe(event_type)}, not a lower-case event name")
     times = {key: _seconds(body[key], key) for key in _LIFECYCLE_SECONDS if body.get(key) is not None}
     result = body.get("result")
     if result is not None and type(result) is not str:
-        raise ParseError(f"'result' is {_describe(result)}, not a string")
+        raise ParseError(f"'result' is {describe(result)}, not a string")
     return Lifecycle(
         venue=VENUE,
         instrument=instrument,
@@ -826,17 +827,17 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> tuple[l
     try:
         page = orjson.loads(body)
         if type(page) is not dict:
-            raise ParseError(f"trades page is a JSON {_kind(page)}, not an object")
+            raise ParseError(f"trades page is a JSON {json_kind(page)}, not an object")
         items = page.get("trades")
         if type(items) is not list:
-            raise ParseError(f"'trades' is {_describe(items)}, not an array")
+            raise ParseError(f"'trades' is {describe(items)}, not an array")
         cursor = page.get("cursor")
         if cursor is not None and type(cursor) is not str:
-            raise ParseError(f"'cursor' is {_describe(cursor)}, not a string")
+            raise ParseError(f"'cursor' is {describe(cursor)}, not a string")
         trades = []
         for item in items:
             if type(item) is not dict:
-                raise ParseError(f"trade {_describe(item)} is not an object")
+                raise ParseError(f"trade {describe(item)} is not an object")
             trade = _trade(item, "ticker", received_at, None, None, require_id=True)
             if trade.symbol != ticker:
                 raise ParseError(f"page for {ticker!r} holds a trade of {trade.symbol!r}")
@@ -957,7 +958,7 @@ def _signed_message(timestamp_ms: int, method: str, path: str) -> bytes:
 def _string(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if type(value) is not str:
-        raise ParseError(f"{key!r} is {_describe(value)}, not a string")
+        raise ParseError(f"{key!r} is {describe(value)}, not a string")
     return value
 
 
@@ -970,16 +971,16 @@ def _decimal(text: object, key: str, *, signed: bool = False) -> Decimal:
 def _decimal_slow(text: object, key: str, *, signed: bool) -> Decimal:
     """Validate a decimal that is not plain fixed-point text fitting decimal(38, 18), explaining any refusal."""
     if type(text) is not str:
-        raise ParseError(f"{key!r} is {_describe(text)}, not a decimal string")
+        raise ParseError(f"{key!r} is {describe(text)}, not a decimal string")
     if _FIXED.fullmatch(text) is None:
         raise ParseError(f"{key!r} is not a fixed-point decimal: {text[:40]!r}")
     if text[0] == "-" and not signed:
         raise ParseError(f"{key!r} is negative: {text[:40]!r}")
     integer, _, fraction = text.lstrip("-").partition(".")
-    if len(fraction.rstrip("0")) > _MAX_FRACTION_DIGITS:
-        raise ParseError(f"{key!r}={text[:40]!r} has more than {_MAX_FRACTION_DIGITS} fractional digits")
-    if len(integer.lstrip("0")) > _MAX_INTEGER_DIGITS:
-        raise ParseError(f"{key!r}={text[:40]!r} has more than {_MAX_INTEGER_DIGITS} integer digits")
+    if len(fraction.rstrip("0")) > MAX_FRACTION_DIGITS:
+        raise ParseError(f"{key!r}={text[:40]!r} has more than {MAX_FRACTION_DIGITS} fractional digits")
+    if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
+        raise ParseError(f"{key!r}={text[:40]!r} has more than {MAX_INTEGER_DIGITS} integer digits")
     return Decimal(text)
 
 
@@ -989,17 +990,17 @@ def _dollars(text: object, key: str) -> Decimal:
 
 def _cents(value: object, key: str) -> Decimal:
     if type(value) is not int or not 0 <= value <= 100:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an integer number of cents from 0 to 100")
+        raise ParseError(f"{key!r} is {describe(value)}, not an integer number of cents from 0 to 100")
     return _CENTS[value]
 
 
 def _whole(value: object, key: str, *, signed: bool = False) -> Decimal:
     if type(value) is not int:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an integer")
+        raise ParseError(f"{key!r} is {describe(value)}, not an integer")
     if value < 0 and not signed:
         raise ParseError(f"{key!r} is negative: {value}")
-    if abs(value) >= 10**_MAX_INTEGER_DIGITS:
-        raise ParseError(f"{key!r}={value} has more than {_MAX_INTEGER_DIGITS} digits")
+    if abs(value) >= 10**MAX_INTEGER_DIGITS:
+        raise ParseError(f"{key!r}={value} has more than {MAX_INTEGER_DIGITS} digits")
     return Decimal(value)
 
 
@@ -1026,49 +1027,16 @@ _Unit = Callable[[object, str], int]
 
 
 def _seconds(value: object, key: str) -> int:
-    return _scaled(value, key, _NS_PER_S, "seconds")
+    return epoch_ns(value, key, NS_PER_SECOND, "seconds")
 
 
 def _millis(value: object, key: str) -> int:
-    return _scaled(value, key, _NS_PER_MS, "milliseconds")
+    return epoch_ns(value, key, NS_PER_MILLISECOND, "milliseconds")
 
 
-def _scaled(value: object, key: str, factor: int, unit: str) -> int:
-    if type(value) is not int:
-        raise ParseError(f"time {key!r} is {_describe(value)}, not an integer of epoch {unit}")
-    ns = value * factor
-    if not 0 < ns <= _MAX_NS:
-        raise ParseError(f"time {key!r}={value} is out of range for epoch {unit}")
-    return ns
-
-
-def _rfc3339(value: object, key: str) -> int:
-    if type(value) is not str:
-        raise ParseError(f"time {key!r} is {_describe(value)}, not an RFC 3339 string")
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise ParseError(f"time {key!r}={value[:40]!r} is not RFC 3339 with a zone (e.g. '2022-11-22T20:44:01Z')")
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=dt.UTC)
-    except ValueError:
-        raise ParseError(f"time {key!r}={value!r} is not a valid date and time") from None
-    offset = 0
-    if zone != "Z":
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 23 or minutes > 59:
-            raise ParseError(f"time {key!r}={value!r} has an invalid zone offset")
-        offset = (hours * 3600 + minutes * 60) * (1 if zone[0] == "+" else -1)
-    seconds = (moment - _EPOCH) // dt.timedelta(seconds=1) - offset
-    ns = seconds * _NS_PER_S + int((fraction or "").ljust(9, "0"))
-    if not 0 < ns <= _MAX_NS:
-        raise ParseError(f"time {key!r}={value!r} is out of range")
-    return ns
-
-
-_TRADE_TIMES: tuple[tuple[str, _Unit], ...] = (("ts_ms", _millis), ("ts", _seconds), ("created_time", _rfc3339))
-_DELTA_TIMES: tuple[tuple[str, _Unit], ...] = (("ts_ms", _millis), ("ts", _rfc3339))
-_TICKER_TIMES: tuple[tuple[str, _Unit], ...] = (("ts_ms", _millis), ("ts", _seconds), ("time", _rfc3339))
+_TRADE_TIMES: tuple[tuple[str, _Unit], ...] = (("ts_ms", _millis), ("ts", _seconds), ("created_time", rfc3339_ns))
+_DELTA_TIMES: tuple[tuple[str, _Unit], ...] = (("ts_ms", _millis), ("ts", rfc3339_ns))
+_TICKER_TIMES: tuple[tuple[str, _Unit], ...] = (("ts_ms", _millis), ("ts", _seconds), ("time", rfc3339_ns))
 
 
 def _time(body: dict[str, Any], fields: tuple[tuple[str, _Unit], ...]) -> int | None:
@@ -1086,24 +1054,3 @@ def _price_of(level: Level) -> Decimal:
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "missing or null"
-    text = repr(value)
-    return f"a JSON {_kind(value)} ({text[:40]}{'...' if len(text) > 40 else ''})"

@@ -86,7 +86,6 @@ https://docs.kraken.com/api/docs/rest-api/get-recent-trades):
 
 from __future__ import annotations
 
-import datetime
 import functools
 import heapq
 import json
@@ -100,6 +99,7 @@ from contracts.instruments import split_spot
 from contracts.records import BookUpdate, Level, Lifecycle, Record, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
+from streaming.venues.wire import MAX_INT64, MAX_INTEGER_DIGITS, MAX_NS, check_fits, describe, rfc3339_ns
 
 VENUE = "kraken"
 
@@ -128,19 +128,11 @@ _LEGACY_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
 """Kraken's legacy asset codes and their common codes."""
 _REST_ASSETS = {common: legacy for legacy, common in _LEGACY_ASSETS.items()}
 
-_MAX_NS = 2**63 - 1
 _MAX_CHECKSUM = 2**32 - 1
 _SCALE = 18  # decimal(38, 18)
-_MAX_INTEGER_DIGITS = 20
 _QUANTUM_18 = Decimal(1).scaleb(-_SCALE)
 _WIDE = Context(prec=120)  # exact arithmetic on decimal(38, 18) values and checksum padding
-_NS_PER_SECOND = 1_000_000_000
-_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
-_RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
-    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
-)
 _DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,9})?")
 
 _CAUGHT = (
@@ -177,7 +169,7 @@ def to_instrument(symbol: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _instrument_of(symbol: str) -> str:
     if type(symbol) is not str:
-        raise ParseError(f"symbol is {_describe(symbol)}, not a string")
+        raise ParseError(f"symbol is {describe(symbol)}, not a string")
     base, slash, quote = symbol.partition("/")
     if not slash or not _is_code(base) or not _is_code(quote):
         raise ParseError(f"symbol {symbol[:40]!r} is not a Kraken v2 symbol such as 'BTC/USD'")
@@ -317,7 +309,7 @@ def _request(
 
 
 def _check_req_id(req_id: object) -> None:
-    if type(req_id) is not int or not 0 <= req_id <= _MAX_NS:
+    if type(req_id) is not int or not 0 <= req_id <= MAX_INT64:
         raise ValueError(f"req_id must be a non-negative 64-bit integer, not {req_id!r}")
 
 
@@ -357,7 +349,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
     try:
         message = _load(raw)
         if type(message) is not dict:
-            raise ParseError(f"frame is {_describe(message)}, not an object")
+            raise ParseError(f"frame is {describe(message)}, not an object")
         if "channel" in message:
             return _data_frame(message, received_at)
         if "method" in message:
@@ -378,13 +370,13 @@ def _data_frame(message: dict[str, Any], received_at: int) -> ParsedFrame:
     if channel == "heartbeat":
         return ParsedFrame(channel="heartbeat", control="heartbeat")
     if type(channel) is not str:
-        raise ParseError(f"'channel' is {_describe(channel)}, not a string")
+        raise ParseError(f"'channel' is {describe(channel)}, not a string")
     kind = message.get("type")
     if kind != "snapshot" and kind != "update":
-        raise ParseError(f"'type' is {_describe(kind)}; expected 'snapshot' or 'update'")
+        raise ParseError(f"'type' is {describe(kind)}; expected 'snapshot' or 'update'")
     data = message.get("data")
     if type(data) is not list:
-        raise ParseError(f"'data' is {_describe(data)}, not an array")
+        raise ParseError(f"'data' is {describe(data)}, not an array")
     records: list[Record] = []
     if channel == "trade":
         for item in data:
@@ -406,7 +398,7 @@ def _data_frame(message: dict[str, Any], received_at: int) -> ParsedFrame:
 
 def _entry(item: object) -> dict[str, Any]:
     if type(item) is not dict:
-        raise ParseError(f"'data' entry is {_describe(item)}, not an object")
+        raise ParseError(f"'data' entry is {describe(item)}, not an object")
     return item
 
 
@@ -414,14 +406,14 @@ def _trade(item: dict[str, Any], received_at: int) -> Trade:
     symbol, instrument = _symbol(item)
     taker = item.get("side")
     if taker != "buy" and taker != "sell":
-        raise ParseError(f"'side' is {_describe(taker)}; expected 'buy' or 'sell'")
+        raise ParseError(f"'side' is {describe(taker)}; expected 'buy' or 'sell'")
     side: Side = "buy" if taker == "buy" else "sell"
     ord_type = item.get("ord_type")
     if ord_type is not None and type(ord_type) is not str:
-        raise ParseError(f"'ord_type' is {_describe(ord_type)}, not a string")
+        raise ParseError(f"'ord_type' is {describe(ord_type)}, not a string")
     trade_id = item.get("trade_id")
-    if type(trade_id) is not int or not 0 <= trade_id <= _MAX_NS:
-        raise ParseError(f"'trade_id' is {_describe(trade_id)}, not a non-negative 64-bit integer")
+    if type(trade_id) is not int or not 0 <= trade_id <= MAX_INT64:
+        raise ParseError(f"'trade_id' is {describe(trade_id)}, not a non-negative 64-bit integer")
     return Trade(
         venue=VENUE,
         instrument=instrument,
@@ -430,7 +422,7 @@ def _trade(item: dict[str, Any], received_at: int) -> Trade:
         price=_amount(item.get("price"), "'price'", positive=True),
         size=_amount(item.get("qty"), "'qty'", positive=False),
         side=side,
-        ts_event=_time(item.get("timestamp"), "'timestamp'"),
+        ts_event=rfc3339_ns(item.get("timestamp"), "timestamp"),
         ts_recv=received_at,
     )
 
@@ -439,7 +431,7 @@ def _book(item: dict[str, Any], kind: Literal["snapshot", "delta"], received_at:
     symbol, instrument = _symbol(item)
     checksum = item.get("checksum")
     if type(checksum) is not int or not 0 <= checksum <= _MAX_CHECKSUM:
-        raise ParseError(f"'checksum' is {_describe(checksum)}, not an unsigned 32-bit integer")
+        raise ParseError(f"'checksum' is {describe(checksum)}, not an unsigned 32-bit integer")
     timestamp = item.get("timestamp")
     return BookUpdate(
         venue=VENUE,
@@ -448,7 +440,7 @@ def _book(item: dict[str, Any], kind: Literal["snapshot", "delta"], received_at:
         kind=kind,
         bids=_levels(item.get("bids"), "bids"),
         asks=_levels(item.get("asks"), "asks"),
-        ts_event=received_at if timestamp is None else _time(timestamp, "'timestamp'"),
+        ts_event=received_at if timestamp is None else rfc3339_ns(timestamp, "timestamp"),
         ts_recv=received_at,
         checksum=checksum,
     )
@@ -456,11 +448,11 @@ def _book(item: dict[str, Any], kind: Literal["snapshot", "delta"], received_at:
 
 def _levels(levels: object, side: str) -> tuple[Level, ...]:
     if type(levels) is not list:
-        raise ParseError(f"{side!r} is {_describe(levels)}, not an array")
+        raise ParseError(f"{side!r} is {describe(levels)}, not an array")
     parsed = []
     for level in levels:
         if type(level) is not dict:
-            raise ParseError(f"{side!r} level is {_describe(level)}, not an object")
+            raise ParseError(f"{side!r} level is {describe(level)}, not an object")
         parsed.append(
             Level(
                 price=_amount(level.get("price"), f"{side} 'price'", positive=True),
@@ -477,7 +469,7 @@ def _ticker(item: dict[str, Any], received_at: int) -> Ticker:
         venue=VENUE,
         instrument=instrument,
         symbol=symbol,
-        ts_event=received_at if timestamp is None else _time(timestamp, "'timestamp'"),
+        ts_event=received_at if timestamp is None else rfc3339_ns(timestamp, "timestamp"),
         ts_recv=received_at,
         best_bid=_optional_amount(item, "bid"),
         best_bid_size=_optional_amount(item, "bid_qty"),
@@ -496,7 +488,7 @@ def _optional_amount(item: dict[str, Any], key: str) -> Decimal | None:
 def _status(item: dict[str, Any], received_at: int) -> Lifecycle:
     system = item.get("system")
     if type(system) is not str or not system:
-        raise ParseError(f"status 'system' is {_describe(system)}, not a non-empty string")
+        raise ParseError(f"status 'system' is {describe(system)}, not a non-empty string")
     others = {key: value for key, value in item.items() if key != "system"}
     details = json.dumps(others, sort_keys=True, separators=(",", ":"), default=str) if others else None
     return Lifecycle(
@@ -514,10 +506,10 @@ def _status(item: dict[str, Any], received_at: int) -> Lifecycle:
 def _reply(message: dict[str, Any]) -> ParsedFrame:
     method = message["method"]
     if type(method) is not str:
-        raise ParseError(f"'method' is {_describe(method)}, not a string")
+        raise ParseError(f"'method' is {describe(method)}, not a string")
     req_id = message.get("req_id")
     if req_id is not None and type(req_id) is not int:
-        raise ParseError(f"'req_id' is {_describe(req_id)}, not an integer")
+        raise ParseError(f"'req_id' is {describe(req_id)}, not an integer")
     if method == "pong":
         return ParsedFrame(channel="", control="heartbeat")
     success = message.get("success")
@@ -527,13 +519,13 @@ def _reply(message: dict[str, Any]) -> ParsedFrame:
         return ParsedFrame(channel=channel if type(channel) is str else "", control="ack")
     if success is False or (success is None and "error" in message):
         return ParsedFrame(channel="", control="error")
-    raise ParseError(f"reply to {method[:40]!r} has 'success' {_describe(success)}, not a boolean")
+    raise ParseError(f"reply to {method[:40]!r} has 'success' {describe(success)}, not a boolean")
 
 
 def _symbol(item: dict[str, Any]) -> tuple[str, str]:
     symbol = item.get("symbol")
     if type(symbol) is not str:
-        raise ParseError(f"'symbol' is {_describe(symbol)}, not a string")
+        raise ParseError(f"'symbol' is {describe(symbol)}, not a string")
     return symbol, _instrument_of(symbol)
 
 
@@ -547,13 +539,13 @@ def _amount(value: object, what: str, *, positive: bool) -> Decimal:
     elif type(value) is int:
         number = Decimal(value)
     else:
-        raise ParseError(f"{what} is {_describe(value)}, not a JSON number")
+        raise ParseError(f"{what} is {describe(value)}, not a JSON number")
     sign, _digits, exponent = number.as_tuple()
     if type(exponent) is not int:
         raise ParseError(f"{what} is not finite: {number}")
     if sign:
         raise ParseError(f"{what} is negative: {_short(number)}")
-    if exponent < -_SCALE or number.adjusted() >= _MAX_INTEGER_DIGITS:
+    if exponent < -_SCALE or number.adjusted() >= MAX_INTEGER_DIGITS:
         number = _fit(number, what)
     if positive and not number:
         raise ParseError(f"{what} is zero: {_short(number)}")
@@ -562,32 +554,25 @@ def _amount(value: object, what: str, *, positive: bool) -> Decimal:
 
 def _fit(number: Decimal, what: str) -> Decimal:
     """Rescale a value with more than 18 fractional digits that are zeros, or explain why it does not fit."""
-    _sign, digits, exponent = number.as_tuple()
+    exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # finite: checked by the caller
     if not number:
         return number.quantize(_QUANTUM_18, context=_WIDE) if exponent < -_SCALE else Decimal(0)
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    fraction_digits = -(exponent + trailing_zeros)
-    if fraction_digits > _SCALE:
-        raise ParseError(f"{what}={_short(number)} has {fraction_digits} fractional digits; the store keeps {_SCALE}")
-    if number.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise ParseError(
-            f"{what}={_short(number)} has {number.adjusted() + 1} integer digits; the store keeps {_MAX_INTEGER_DIGITS}"
-        )
+    check_fits(number, f"{what}={_short(number)}")
     return number.quantize(_QUANTUM_18, context=_WIDE) if exponent < -_SCALE else number
 
 
 def _text_amount(value: object, what: str, *, positive: bool) -> Decimal:
     """A decimal string (REST) as a Decimal that fits decimal(38, 18), exactly."""
     if type(value) is not str:
-        raise ParseError(f"{what} is {_describe(value)}, not a decimal string")
+        raise ParseError(f"{what} is {describe(value)}, not a decimal string")
     if _DECIMAL_TEXT.fullmatch(value) is None:
         raise ParseError(f"{what} is not a non-negative decimal number: {value[:40]!r}")
     return _amount(Decimal(value), what, positive=positive)
 
 
 def parse_timestamp(text: str) -> int:
-    """An RFC 3339 time as integer epoch nanoseconds, exactly.
+    """An RFC 3339 time as integer epoch nanoseconds, exactly (:func:`streaming.venues.wire.rfc3339_ns`).
 
     Args:
         text: ``YYYY-MM-DDTHH:MM:SS``, an optional fraction of 1 to 9 digits, then ``Z`` or ``±HH:MM``, e.g.
@@ -600,71 +585,7 @@ def parse_timestamp(text: str) -> int:
         ParseError: Not that form, not a real date or time of day (leap seconds included), or not after the
             epoch and within a signed 64-bit count of nanoseconds.
     """
-    return _time(text, "time")
-
-
-def _time(value: object, what: str) -> int:
-    if type(value) is str and len(value) == 27 and value[19] == "." and value[26] == "Z":
-        # Fast path for the form Kraken sends: whole seconds memoized, then six fractional digits.
-        seconds = _whole_seconds(value[:19])
-        micros = value[20:26]
-        if seconds is not None and micros.isascii() and micros.isdigit():
-            ns = seconds * _NS_PER_SECOND + int(micros) * 1_000
-            if 0 < ns <= _MAX_NS:
-                return ns
-    return _time_any(value, what)
-
-
-_WHOLE_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([0-9]{2}):([0-9]{2}):([0-9]{2})")
-
-
-@functools.lru_cache(maxsize=4096)
-def _whole_seconds(text: str) -> int | None:
-    """Epoch seconds of ``YYYY-MM-DDTHH:MM:SS`` (UTC), or None when it is not a valid time of that form."""
-    match = _WHOLE_SECONDS.fullmatch(text)
-    if match is None:
-        return None
-    hours, minutes, seconds = (int(group) for group in match.groups())
-    midnight = _midnight(text[:10])
-    if midnight is None or hours > 23 or minutes > 59 or seconds > 59:
-        return None
-    return midnight + hours * 3600 + minutes * 60 + seconds
-
-
-def _time_any(value: object, what: str) -> int:
-    if type(value) is not str:
-        raise ParseError(f"{what} is {_describe(value)}, not an RFC 3339 string")
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise ParseError(f"{what} {value[:40]!r} is not an RFC 3339 time such as '2023-09-25T07:49:37.708706Z'")
-    _y, _m, _d, hour, minute, second, fraction, offset_sign, offset_hour, offset_minute = match.groups()
-    hours, minutes, seconds = int(hour), int(minute), int(second)
-    if hours > 23 or minutes > 59 or seconds > 59:
-        raise ParseError(f"{what} {value!r} is not a time of day")
-    midnight = _midnight(value[:10])
-    if midnight is None:
-        raise ParseError(f"{what} {value!r} is not a calendar date")
-    total = midnight + hours * 3600 + minutes * 60 + seconds
-    if offset_sign is not None:
-        offset_hours, offset_minutes = int(offset_hour), int(offset_minute)
-        if offset_hours > 23 or offset_minutes > 59:
-            raise ParseError(f"{what} {value!r} has an impossible UTC offset")
-        offset = offset_hours * 3600 + offset_minutes * 60
-        total = total - offset if offset_sign == "+" else total + offset
-    ns = total * _NS_PER_SECOND + (int(fraction.ljust(9, "0")) if fraction else 0)
-    if not 0 < ns <= _MAX_NS:
-        raise ParseError(f"{what} {value!r} is outside 1970-01-01 .. 2262-04-11")
-    return ns
-
-
-@functools.lru_cache(maxsize=1024)
-def _midnight(date: str) -> int | None:
-    """Epoch seconds of 00:00 UTC on ``YYYY-MM-DD``, or None when there is no such day."""
-    try:
-        day = datetime.date(int(date[0:4]), int(date[5:7]), int(date[8:10]))
-    except ValueError:
-        return None
-    return (day.toordinal() - _EPOCH_ORDINAL) * 86_400
+    return rfc3339_ns(text)
 
 
 # --- book checksum -----------------------------------------------------------------------------
@@ -806,7 +727,7 @@ def rest_trades_request(instrument: str, since: int | None) -> tuple[str, dict[s
     """
     params = {"pair": rest_pair(instrument)}
     if since is not None:
-        if type(since) is not int or not 0 <= since <= _MAX_NS:
+        if type(since) is not int or not 0 <= since <= MAX_NS:
             raise ValueError(f"since must be epoch nanoseconds (a non-negative integer), not {since!r}")
         params["since"] = str(since)
     params["count"] = str(REST_TRADES_COUNT)
@@ -835,10 +756,10 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
     try:
         message = _load(body)
         if type(message) is not dict:
-            raise ParseError(f"REST answer is {_describe(message)}, not an object")
+            raise ParseError(f"REST answer is {describe(message)}, not an object")
         errors = message.get("error")
         if type(errors) is not list:
-            raise ParseError(f"REST answer 'error' is {_describe(errors)}, not an array")
+            raise ParseError(f"REST answer 'error' is {describe(errors)}, not an array")
         if errors:
             raise ParseError(f"Kraken refused the request: {', '.join(map(str, errors))[:200]}")
         entries = _rest_entries(message.get("result"), base, quote)
@@ -863,7 +784,7 @@ def rest_trades_next_since(body: bytes) -> int:
         last = result.get("last") if type(result) is dict else None
         if type(last) is str and last.isascii() and last.isdigit() and len(last) <= 19:
             return int(last)
-        raise ParseError(f"REST answer 'last' is {_describe(last)}, not a nanosecond time as text")
+        raise ParseError(f"REST answer 'last' is {describe(last)}, not a nanosecond time as text")
     except ParseError:
         raise
     except RecursionError:
@@ -874,7 +795,7 @@ def rest_trades_next_since(body: bytes) -> int:
 
 def _rest_entries(result: object, base: str, quote: str) -> list[Any]:
     if type(result) is not dict:
-        raise ParseError(f"REST answer 'result' is {_describe(result)}, not an object")
+        raise ParseError(f"REST answer 'result' is {describe(result)}, not an object")
     keys = [key for key in result if key != "last"]
     if len(keys) != 1:
         raise ParseError(f"REST answer holds pairs {keys[:5]}, not exactly one")
@@ -883,7 +804,7 @@ def _rest_entries(result: object, base: str, quote: str) -> list[Any]:
         raise ParseError(f"REST answer is for pair {key[:40]!r}, not {base}/{quote}")
     entries = result[key]
     if type(entries) is not list:
-        raise ParseError(f"REST trades are {_describe(entries)}, not an array")
+        raise ParseError(f"REST trades are {describe(entries)}, not an array")
     return entries
 
 
@@ -902,17 +823,15 @@ def _spellings(asset: str) -> set[str]:
 
 def _rest_trade(entry: object, symbol: str, instrument: str, received_at: int) -> Trade:
     if type(entry) is not list or len(entry) < 7:
-        raise ParseError(
-            f"REST trade is {_describe(entry)}; expected [price, volume, time, side, type, misc, trade_id]"
-        )
+        raise ParseError(f"REST trade is {describe(entry)}; expected [price, volume, time, side, type, misc, trade_id]")
     price, volume, time, taker, order_type, misc, trade_id = entry[:7]
     if taker != "b" and taker != "s":
-        raise ParseError(f"REST trade side is {_describe(taker)}; expected 'b' or 's'")
+        raise ParseError(f"REST trade side is {describe(taker)}; expected 'b' or 's'")
     side: Side = "buy" if taker == "b" else "sell"
     if type(order_type) is not str or type(misc) is not str:
         raise ParseError("REST trade order type and misc must be strings")
-    if type(trade_id) is not int or not 0 <= trade_id <= _MAX_NS:
-        raise ParseError(f"REST trade id is {_describe(trade_id)}, not a non-negative 64-bit integer")
+    if type(trade_id) is not int or not 0 <= trade_id <= MAX_INT64:
+        raise ParseError(f"REST trade id is {describe(trade_id)}, not a non-negative 64-bit integer")
     return Trade(
         venue=VENUE,
         instrument=instrument,
@@ -933,12 +852,12 @@ def _rest_time(value: object) -> int:
     elif type(value) is int:
         seconds = Decimal(value)
     else:
-        raise ParseError(f"REST trade time is {_describe(value)}, not a number of seconds")
+        raise ParseError(f"REST trade time is {describe(value)}, not a number of seconds")
     if not seconds.is_finite() or seconds <= 0 or seconds.adjusted() > 10:
         raise ParseError(f"REST trade time {_short(seconds)} is out of range")
     micros = int(seconds.scaleb(6, context=_WIDE).to_integral_value(rounding=ROUND_HALF_EVEN, context=_WIDE))
     ns = micros * 1_000
-    if not 0 < ns <= _MAX_NS:
+    if not 0 < ns <= MAX_NS:
         raise ParseError(f"REST trade time {_short(seconds)} is out of range")
     return ns
 
@@ -949,27 +868,3 @@ def _rest_time(value: object) -> int:
 def _short(number: Decimal) -> str:
     text = str(number)
     return text if len(text) <= 40 else f"{text[:40]}..."
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float | Decimal):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "missing or null"
-    try:
-        text = str(value) if type(value) is Decimal else repr(value)
-    except (ValueError, RecursionError):  # an int beyond the digit limit, a deeply nested value
-        text = "..."
-    return f"a JSON {_kind(value)} ({text[:40]}{'...' if len(text) > 40 else ''})"

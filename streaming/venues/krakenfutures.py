@@ -126,6 +126,17 @@ from typing import Any, Literal, NoReturn
 from contracts.records import BookUpdate, Level, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
+from streaming.venues.wire import (
+    MAX_FRACTION_DIGITS,
+    MAX_INT64,
+    MAX_INTEGER_DIGITS,
+    NS_PER_MILLISECOND,
+    check_fits,
+    describe,
+    epoch_ns,
+    fraction_digits,
+    json_kind,
+)
 
 VENUE = "krakenfutures"
 
@@ -159,11 +170,6 @@ _PRODUCT_TYPES: dict[str, tuple[bool, bool]] = {  # prefix -> (perpetual, invers
 }
 _CANONICAL = re.compile(r"([A-Z0-9]+)-([A-Z0-9]+)-(PERP|\d{8})")
 
-_MAX_NS = 2**63 - 1  # a long
-_MAX_INT = 2**63 - 1
-_MS_TO_NS = 1_000_000
-_MAX_FRACTION_DIGITS = 18
-_MAX_INTEGER_DIGITS = 20
 _QUANTUM = Decimal("1E-18")
 _WIDE = Context(prec=80)  # enough for any decimal(38, 18) value, so rounding never raises
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,9})?")
@@ -207,7 +213,7 @@ def to_instrument(product_id: str) -> str:
             asset, its expiry is not a date, or it spells an asset Kraken spells otherwise (``BTC``).
     """
     if type(product_id) is not str:
-        raise ParseError(f"product id is {_describe(product_id)}, not a string")
+        raise ParseError(f"product id is {describe(product_id)}, not a string")
     return _instrument_of(product_id)
 
 
@@ -381,7 +387,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
         message = _DECODER.decode(text)
         if type(message) is not dict:
-            raise ParseError(f"frame is a JSON {_kind(message)}, not an object")
+            raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
         if "event" in message:
             return _event(message)
         feed = message.get("feed")
@@ -389,7 +395,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         if handler is None:
             if "feed" not in message:
                 raise ParseError(f"object with keys {sorted(message)[:10]} has neither an 'event' nor a 'feed'")
-            raise ParseError(f"unsupported feed {_describe(feed)}; expected one of {sorted(_HANDLERS)}")
+            raise ParseError(f"unsupported feed {describe(feed)}; expected one of {sorted(_HANDLERS)}")
         return handler(message, received_at)
     except ParseError:
         raise
@@ -402,18 +408,18 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
 def _event(message: dict[str, Any]) -> ParsedFrame:
     event = message["event"]
     if type(event) is not str:
-        raise ParseError(f"'event' is {_describe(event)}, not a string")
+        raise ParseError(f"'event' is {describe(event)}, not a string")
     if event in ("subscribed", "unsubscribed", "subscribed_failed", "unsubscribed_failed"):
         _optional_str(message, "feed")
         ids = message.get("product_ids")
         if ids is not None and (type(ids) is not list or any(type(item) is not str for item in ids)):
-            raise ParseError(f"'product_ids' is {_describe(ids)}, not a list of strings")
+            raise ParseError(f"'product_ids' is {describe(ids)}, not a list of strings")
     elif event in ("error", "alert", "challenge"):
         _optional_str(message, "message")
     elif event == "info":
         version = message.get("version")
         if version is not None and type(version) is not int:
-            raise ParseError(f"'version' is {_describe(version)}, not an integer")
+            raise ParseError(f"'version' is {describe(version)}, not an integer")
     if event in _ACK_EVENTS:
         return ParsedFrame(channel="", control="ack")
     if event in _ERROR_EVENTS:
@@ -430,17 +436,17 @@ def _trade_snapshot(message: dict[str, Any], received_at: int) -> ParsedFrame:
     symbol, instrument = _product(message)
     items = message.get("trades")
     if type(items) is not list:
-        raise ParseError(f"'trades' is {_describe(items)}, not a list")
+        raise ParseError(f"'trades' is {describe(items)}, not a list")
     keyed: list[tuple[int, int, Trade]] = []
     for item in items:
         if type(item) is not dict:
-            raise ParseError(f"a snapshot trade is {_describe(item)}, not an object")
+            raise ParseError(f"a snapshot trade is {describe(item)}, not an object")
         feed = item.get("feed", "trade")
         if feed != "trade":
-            raise ParseError(f"a snapshot trade has feed {_describe(feed)}, not 'trade'")
+            raise ParseError(f"a snapshot trade has feed {describe(feed)}, not 'trade'")
         inner = item.get("product_id", symbol)
         if type(inner) is not str or inner.upper() != symbol:
-            raise ParseError(f"a snapshot trade of {_describe(inner)} in the snapshot of {symbol!r}")
+            raise ParseError(f"a snapshot trade of {describe(inner)} in the snapshot of {symbol!r}")
         seq, trade = _trade(item, symbol, instrument, received_at)
         keyed.append((trade.ts_event, seq, trade))
     keyed.sort(key=lambda entry: (entry[0], entry[1]))
@@ -456,13 +462,13 @@ def _trade_update(message: dict[str, Any], received_at: int) -> ParsedFrame:
 def _trade(data: dict[str, Any], symbol: str, instrument: str, received_at: int) -> tuple[int, Trade]:
     uid = data.get("uid")
     if type(uid) is not str or not 0 < len(uid) <= 128 or not uid.isascii() or not uid.isprintable():
-        raise ParseError(f"trade id 'uid' is {_describe(uid)}, not a non-empty printable ASCII string")
+        raise ParseError(f"trade id 'uid' is {describe(uid)}, not a non-empty printable ASCII string")
     side = data.get("side")
     if side != "buy" and side != "sell":
-        raise ParseError(f"taker side 'side' is {_describe(side)}, not 'buy' or 'sell'")
+        raise ParseError(f"taker side 'side' is {describe(side)}, not 'buy' or 'sell'")
     kind = data.get("type")
     if kind is not None and type(kind) is not str:
-        raise ParseError(f"trade type 'type' is {_describe(kind)}, not a string")
+        raise ParseError(f"trade type 'type' is {describe(kind)}, not a string")
     seq = _int(data, "seq")
     price = _number(data, "price")
     if price <= 0:
@@ -504,7 +510,7 @@ def _book_update(message: dict[str, Any], received_at: int) -> ParsedFrame:
     symbol, instrument = _product(message)
     side = message.get("side")
     if side != "buy" and side != "sell":
-        raise ParseError(f"book side 'side' is {_describe(side)}, not 'buy' or 'sell'")
+        raise ParseError(f"book side 'side' is {describe(side)}, not 'buy' or 'sell'")
     level = (_level(message),)
     seq = _int(message, "seq")
     update = BookUpdate(
@@ -526,11 +532,11 @@ def _book_update(message: dict[str, Any], received_at: int) -> ParsedFrame:
 def _levels(message: dict[str, Any], key: str) -> tuple[Level, ...]:
     entries = message.get(key)
     if type(entries) is not list:
-        raise ParseError(f"{key!r} is {_describe(entries)}, not a list")
+        raise ParseError(f"{key!r} is {describe(entries)}, not a list")
     levels = []
     for entry in entries:
         if type(entry) is not dict:
-            raise ParseError(f"a level of {key!r} is {_describe(entry)}, not an object")
+            raise ParseError(f"a level of {key!r} is {describe(entry)}, not an object")
         levels.append(_level(entry))
     return tuple(levels)
 
@@ -580,7 +586,7 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], int], ParsedFrame]] = {
 def _product(message: dict[str, Any]) -> tuple[str, str]:
     product_id = message.get("product_id")
     if type(product_id) is not str:
-        raise ParseError(f"'product_id' is {_describe(product_id)}, not a string")
+        raise ParseError(f"'product_id' is {describe(product_id)}, not a string")
     return product_id.upper(), _instrument_of(product_id)
 
 
@@ -631,14 +637,14 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
         text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
         message = _DECODER.decode(text)
         if type(message) is not dict:
-            raise ParseError(f"REST body is a JSON {_kind(message)}, not an object")
+            raise ParseError(f"REST body is a JSON {json_kind(message)}, not an object")
         elements = message.get("elements")
         if elements is None:
             errors = message.get("errors", message.get("error"))
-            detail = f": {_describe(errors)}" if errors is not None else ""
+            detail = f": {describe(errors)}" if errors is not None else ""
             raise ParseError(f"REST body has no 'elements' (an error answer?){detail}")
         if type(elements) is not list:
-            raise ParseError(f"'elements' is {_describe(elements)}, not a list")
+            raise ParseError(f"'elements' is {describe(elements)}, not a list")
         trades = [_rest_trade(element, symbol, instrument, received_at) for element in elements]
         if len(trades) > 1 and trades[0].ts_event > trades[-1].ts_event:
             trades.reverse()  # the default order is newest first
@@ -654,20 +660,20 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
 
 def _rest_trade(element: object, symbol: str, instrument: str, received_at: int) -> Trade:
     if type(element) is not dict:
-        raise ParseError(f"an element is {_describe(element)}, not an object")
+        raise ParseError(f"an element is {describe(element)}, not an object")
     event = element.get("event")
     if type(event) is not dict or list(event) != ["Execution"]:
-        raise ParseError(f"element 'event' is {_describe(event)}, not an Execution")
+        raise ParseError(f"element 'event' is {describe(event)}, not an Execution")
     wrapper = event["Execution"]
     execution = wrapper.get("execution") if type(wrapper) is dict else None
     if type(execution) is not dict:
-        raise ParseError(f"'execution' is {_describe(execution)}, not an object")
+        raise ParseError(f"'execution' is {describe(execution)}, not an object")
     uid = execution.get("uid")
     if type(uid) is not str or not 0 < len(uid) <= 128 or not uid.isascii() or not uid.isprintable():
-        raise ParseError(f"execution 'uid' is {_describe(uid)}, not a non-empty printable ASCII string")
+        raise ParseError(f"execution 'uid' is {describe(uid)}, not a non-empty printable ASCII string")
     taker = execution.get("takerOrder")
     if type(taker) is not dict:
-        raise ParseError(f"'takerOrder' is {_describe(taker)}, not an object")
+        raise ParseError(f"'takerOrder' is {describe(taker)}, not an object")
     direction = taker.get("direction")
     side: Side
     if direction in ("Buy", "buy"):
@@ -675,11 +681,11 @@ def _rest_trade(element: object, symbol: str, instrument: str, received_at: int)
     elif direction in ("Sell", "sell"):
         side = "sell"
     else:
-        raise ParseError(f"taker 'direction' is {_describe(direction)}, not 'Buy' or 'Sell'")
+        raise ParseError(f"taker 'direction' is {describe(direction)}, not 'Buy' or 'Sell'")
     for order in (taker, execution.get("makerOrder")):
         tradeable = order.get("tradeable") if type(order) is dict else None
         if tradeable is not None and (type(tradeable) is not str or tradeable.upper() != symbol):
-            raise ParseError(f"an execution of {_describe(tradeable)} in the history of {symbol!r}")
+            raise ParseError(f"an execution of {describe(tradeable)} in the history of {symbol!r}")
     price = _rest_decimal(execution, "price")
     if price <= 0:
         raise ParseError(f"execution 'price' is not positive: {price}")
@@ -720,25 +726,20 @@ def _rest_decimal(data: dict[str, Any], key: str) -> Decimal:
 def _int(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if type(value) is not int:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an integer")
-    if not 0 <= value <= _MAX_INT:
+        raise ParseError(f"{key!r} is {describe(value)}, not an integer")
+    if not 0 <= value <= MAX_INT64:
         raise ParseError(f"{key!r} is out of range: {value}")
     return value
 
 
 def _ns(data: dict[str, Any], key: str) -> int:
-    value = data.get(key)
-    if type(value) is not int:
-        raise ParseError(f"time {key!r} is {_describe(value)}, not an integer of milliseconds")
-    if not 0 < value <= _MAX_NS // _MS_TO_NS:
-        raise ParseError(f"time {key!r}={value} ms is out of range")
-    return value * _MS_TO_NS
+    return epoch_ns(data.get(key), key, NS_PER_MILLISECOND, "milliseconds")
 
 
 def _optional_str(data: dict[str, Any], key: str) -> None:
     value = data.get(key)
     if value is not None and type(value) is not str:
-        raise ParseError(f"{key!r} is {_describe(value)}, not a string")
+        raise ParseError(f"{key!r} is {describe(value)}, not a string")
 
 
 def _number(data: dict[str, Any], key: str) -> Decimal:
@@ -748,36 +749,27 @@ def _number(data: dict[str, Any], key: str) -> Decimal:
     if kind is Decimal:
         number: Decimal = value
         exponent = number.as_tuple().exponent
-        if type(exponent) is int and exponent >= -_MAX_FRACTION_DIGITS and number.adjusted() < _MAX_INTEGER_DIGITS:
+        if type(exponent) is int and exponent >= -MAX_FRACTION_DIGITS and number.adjusted() < MAX_INTEGER_DIGITS:
             return number
         return _fitting(key, number)
     if kind is int:
-        if -(10**_MAX_INTEGER_DIGITS) < value < 10**_MAX_INTEGER_DIGITS:
+        if -(10**MAX_INTEGER_DIGITS) < value < 10**MAX_INTEGER_DIGITS:
             return Decimal(value)
-        raise ParseError(f"{key!r}={value} has more than {_MAX_INTEGER_DIGITS} integer digits")
-    raise ParseError(f"{key!r} is {_describe(value)}, not a JSON number")
+        raise ParseError(f"{key!r}={value} has more than {MAX_INTEGER_DIGITS} integer digits")
+    raise ParseError(f"{key!r} is {describe(value)}, not a JSON number")
 
 
 def _fitting(key: str, value: Decimal, *, rounded: bool = False) -> Decimal:
     """Check (or, for computed measures, round) a decimal against decimal(38, 18), explaining any refusal."""
     if not value.is_finite():
         raise ParseError(f"{key!r} is not finite: {value}")
-    if not value:
-        return value
-    _sign, digits, exponent = value.as_tuple()
+    exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    fraction_digits = -(exponent + trailing_zeros)
-    if value.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise ParseError(
-            f"{key!r}={value} has {value.adjusted() + 1} integer digits; the store keeps {_MAX_INTEGER_DIGITS}"
-        )
-    if fraction_digits > _MAX_FRACTION_DIGITS:
-        if rounded:
-            return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_WIDE)
-        raise ParseError(
-            f"{key!r}={value} has {fraction_digits} fractional digits; the store keeps {_MAX_FRACTION_DIGITS}"
-        )
+    if not value or (exponent >= -MAX_FRACTION_DIGITS and value.adjusted() < MAX_INTEGER_DIGITS):
+        return value
+    if rounded and value.adjusted() < MAX_INTEGER_DIGITS and fraction_digits(value) > MAX_FRACTION_DIGITS:
+        return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_WIDE)
+    check_fits(value, f"{key!r}={value}")
     return value
 
 
@@ -796,24 +788,3 @@ def _computed(data: dict[str, Any], key: str) -> Decimal:
     if type(value) is Decimal:
         return _fitting(key, value, rounded=True)
     return _number(data, key)
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float | Decimal):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "missing or null"
-    text = repr(value)
-    return f"a JSON {_kind(value)} ({text[:40]}{'...' if len(text) > 40 else ''})"

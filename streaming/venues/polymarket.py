@@ -120,7 +120,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
@@ -129,6 +129,13 @@ from contracts.instruments import prediction_instrument
 from contracts.records import BookUpdate, Level, Lifecycle, LifecycleEvent, Record, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import Control, ParsedFrame
+from streaming.venues.wire import (
+    MAX_NS,
+    NS_PER_MILLISECOND,
+    NS_PER_SECOND,
+    decimal_text_leading_point,
+    describe,
+)
 
 VENUE = "polymarket"
 
@@ -151,17 +158,9 @@ _PREFIX = "POLYMARKET:"
 _CONTROL_TEXT: dict[str, Control] = {"PONG": "heartbeat", "PING": "heartbeat", "INVALID OPERATION": "error"}
 _MAX_CONTROL_LENGTH = 64
 
-_MAX_NS = 2**63 - 1  # a long
-_MAX_MS = _MAX_NS // 1_000_000
-_MAX_SECONDS = _MAX_NS // 1_000_000_000
+_MAX_MS = MAX_NS // NS_PER_MILLISECOND
+_MAX_SECONDS = MAX_NS // NS_PER_SECOND
 
-# A plain decimal that fits decimal(38, 18), with or without the leading zero (".48"): <= 20 integer
-# digits after leading zeros and <= 18 fractional digits before trailing zeros. Anything else takes the
-# slower, explaining path.
-_PLAIN_FITTING = re.compile(r"(?=\.?[0-9])0*[0-9]{0,20}(?:\.[0-9]{0,18}0*)?")
-_NUMBER = re.compile(r"-?(?=\.?[0-9])[0-9]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,9})?")
-_MAX_FRACTION_DIGITS = 18
-_MAX_INTEGER_DIGITS = 20
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _TX_HASH = re.compile(r"0[xX][0-9A-Za-z]{1,128}")
 _CONDITION_ID = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -213,7 +212,7 @@ def to_instrument(asset_id: str) -> str:
 @functools.lru_cache(maxsize=65536)
 def _instrument_of(asset_id: str) -> str:
     if type(asset_id) is not str:
-        raise ParseError(f"asset id is {_describe(asset_id)}, not a string")
+        raise ParseError(f"asset id is {describe(asset_id)}, not a string")
     try:
         return prediction_instrument(VENUE, asset_id)
     except ValueError:
@@ -373,10 +372,10 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         elif type(message) is list:
             for index, item in enumerate(message):
                 if type(item) is not dict:
-                    raise ParseError(f"frame array item {index} is {_describe(item)}, not an object")
+                    raise ParseError(f"frame array item {index} is {describe(item)}, not an object")
                 _message(item, received_at, records)
         else:
-            raise ParseError(f"frame is {_describe(message)}, not an object or an array of objects")
+            raise ParseError(f"frame is {describe(message)}, not an object or an array of objects")
         return ParsedFrame(channel=CHANNEL, records=tuple(records))
     except ParseError:
         raise
@@ -416,7 +415,7 @@ def _message(message: dict[str, Any], received_at: int, out: list[Record]) -> No
     elif type(event) is str:
         raise ParseError(f"unknown event_type {event[:40]!r}")
     else:
-        raise ParseError(f"event_type is {_describe(event)}, not a string")
+        raise ParseError(f"event_type is {describe(event)}, not a string")
 
 
 def _trade(message: dict[str, Any], received_at: int) -> Trade:
@@ -463,13 +462,13 @@ def _price_change(message: dict[str, Any], received_at: int, out: list[Record]) 
             raise ParseError("price_change has both 'price_changes' (current) and 'changes' (legacy)")
         changes = message["price_changes"]
         if type(changes) is not list:
-            raise ParseError(f"'price_changes' is {_describe(changes)}, not an array")
+            raise ParseError(f"'price_changes' is {describe(changes)}, not an array")
         books: dict[str, tuple[list[Level], list[Level]]] = {}
         last: dict[str, dict[str, Any]] = {}
         for index, change in enumerate(changes):
             try:
                 if type(change) is not dict:
-                    raise ParseError(f"is {_describe(change)}, not an object")
+                    raise ParseError(f"is {describe(change)}, not an object")
                 asset_id = _asset(change, "asset_id")
                 bids, asks = books.setdefault(asset_id, ([], []))
                 side, level = _change(change)
@@ -498,12 +497,12 @@ def _price_change(message: dict[str, Any], received_at: int, out: list[Record]) 
         asset_id = _asset(message, "asset_id")
         changes = message["changes"]
         if type(changes) is not list:
-            raise ParseError(f"'changes' is {_describe(changes)}, not an array")
+            raise ParseError(f"'changes' is {describe(changes)}, not an array")
         bids, asks = [], []
         for index, change in enumerate(changes):
             try:
                 if type(change) is not dict:
-                    raise ParseError(f"is {_describe(change)}, not an object")
+                    raise ParseError(f"is {describe(change)}, not an object")
                 side, level = _change(change)
             except ParseError as error:
                 raise ParseError(f"changes[{index}]: {error}") from None
@@ -611,7 +610,7 @@ def _market_details(message: dict[str, Any]) -> dict[str, object]:
     if type(market_id) is int or type(market_id) is str:
         details["market_id"] = str(market_id)
     elif market_id is not None:
-        raise ParseError(f"'id' is {_describe(market_id)}, not a string or an integer")
+        raise ParseError(f"'id' is {describe(market_id)}, not a string or an integer")
     return details
 
 
@@ -620,7 +619,7 @@ def _outcomes(message: dict[str, Any], count: int) -> list[str] | None:
     if outcomes is None:
         return None
     if type(outcomes) is not list or any(type(outcome) is not str for outcome in outcomes):
-        raise ParseError(f"'outcomes' is {_describe(outcomes)}, not an array of strings")
+        raise ParseError(f"'outcomes' is {describe(outcomes)}, not an array of strings")
     if len(outcomes) != count:
         raise ParseError(f"'outcomes' has {len(outcomes)} labels for {count} 'assets_ids'")
     return outcomes
@@ -745,12 +744,12 @@ def parse_rest_trades(body: bytes | str, received_at: int, instrument: str) -> l
     try:
         rows = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
         if type(rows) is not list:
-            raise ParseError(f"trades body is {_describe(rows)}, not an array")
+            raise ParseError(f"trades body is {describe(rows)}, not an array")
         trades: list[Trade] = []
         for index, row in enumerate(rows):
             name = f"row {index}"
             if type(row) is not dict:
-                raise ParseError(f"{name} is {_describe(row)}, not an object")
+                raise ParseError(f"{name} is {describe(row)}, not an object")
             row_asset = _asset(row, "asset", name)
             price = _price(_exact(row.get("price")), f"{name}.price")
             size = _size(_exact(row.get("size")), f"{name}.size")
@@ -821,7 +820,7 @@ def parse_rest_book(body: bytes | str, received_at: int, instrument: str) -> Boo
     try:
         summary = orjson.loads(body)
         if type(summary) is not dict:
-            raise ParseError(f"book body is {_describe(summary)}, not an object")
+            raise ParseError(f"book body is {describe(summary)}, not an object")
         if "error" in summary and "bids" not in summary:
             raise ParseError(f"book request failed: {str(summary['error'])[:200]}")
         book = _book(summary, received_at)
@@ -927,7 +926,7 @@ def _asset(container: dict[str, Any], key: str, where: str = "") -> str:
     value = container.get(key)
     name = f"{where}.{key}" if where else key
     if type(value) is not str:
-        raise ParseError(f"{name!r} is {_describe(value)}, not a string")
+        raise ParseError(f"{name!r} is {describe(value)}, not a string")
     _instrument_of(value)
     return value
 
@@ -935,10 +934,10 @@ def _asset(container: dict[str, Any], key: str, where: str = "") -> str:
 def _asset_list(message: dict[str, Any], key: str) -> list[str]:
     values = message.get(key)
     if type(values) is not list or not values:
-        raise ParseError(f"{key!r} is {_describe(values)}, not a non-empty array of asset ids")
+        raise ParseError(f"{key!r} is {describe(values)}, not a non-empty array of asset ids")
     for index, value in enumerate(values):
         if type(value) is not str:
-            raise ParseError(f"'{key}[{index}]' is {_describe(value)}, not a string")
+            raise ParseError(f"'{key}[{index}]' is {describe(value)}, not a string")
         _instrument_of(value)
     if len(set(values)) != len(values):
         raise ParseError(f"{key!r} lists an asset id twice")
@@ -957,12 +956,12 @@ def _either(message: dict[str, Any], key: str, alias: str) -> object:
 
 def _levels(value: object, key: str) -> tuple[Level, ...]:
     if type(value) is not list:
-        raise ParseError(f"{key!r} is {_describe(value)}, not an array of levels")
+        raise ParseError(f"{key!r} is {describe(value)}, not an array of levels")
     levels = []
     for index, level in enumerate(value):
         try:
             if type(level) is not dict:
-                raise ParseError(f"is {_describe(level)}, not a {{price, size}} object")
+                raise ParseError(f"is {describe(level)}, not a {{price, size}} object")
             levels.append(Level(_price(level.get("price"), "price"), _size(level.get("size"), "size")))
         except ParseError as error:
             raise ParseError(f"{key}[{index}]: {error}") from None
@@ -978,7 +977,7 @@ def _change(change: dict[str, Any]) -> tuple[Literal["buy", "sell"], Level]:
 def _book_side(value: object, name: str) -> Literal["buy", "sell"]:
     side = _SIDES.get(value) if type(value) is str else None
     if side is None:
-        raise ParseError(f"{name!r} is {_describe(value)}, not 'BUY' or 'SELL'")
+        raise ParseError(f"{name!r} is {describe(value)}, not 'BUY' or 'SELL'")
     return side
 
 
@@ -992,112 +991,55 @@ def _tx_hash(value: object, name: str) -> str | None:
     if value is None or value == "":
         return None
     if type(value) is not str or _TX_HASH.fullmatch(value) is None:
-        raise ParseError(f"{name!r} is {_describe(value)}, not a 0x-prefixed transaction hash")
+        raise ParseError(f"{name!r} is {describe(value)}, not a 0x-prefixed transaction hash")
     return value
 
 
 def _optional_text(value: object, name: str) -> str | None:
     if value is None or type(value) is str:
         return value
-    raise ParseError(f"{name!r} is {_describe(value)}, not a string")
+    raise ParseError(f"{name!r} is {describe(value)}, not a string")
 
 
 def _ms(value: object, name: str) -> int:
-    if type(value) is str and _DIGITS.fullmatch(value) is not None:
-        ms = int(value)
-    elif type(value) is int:
-        ms = value
-    else:
-        raise ParseError(f"{name!r} is {_describe(value)}, not epoch milliseconds as a digit string")
-    if not 0 < ms <= _MAX_MS:
-        raise ParseError(f"time {name!r}={value!r} is out of range")
-    return ms
+    return _epoch_count(value, name, _MAX_MS, "milliseconds as a digit string")
 
 
 def _ms_ns(value: object, name: str) -> int:
-    return _ms(value, name) * 1_000_000
+    return _ms(value, name) * NS_PER_MILLISECOND
 
 
 def _seconds(value: object, name: str) -> int:
+    return _epoch_count(value, name, _MAX_SECONDS, "seconds")
+
+
+def _epoch_count(value: object, name: str, limit: int, unit: str) -> int:
+    """A count of epoch units given as a digit string or a JSON integer, after the epoch and at most ``limit``."""
     if type(value) is str and _DIGITS.fullmatch(value) is not None:
-        seconds = int(value)
+        count = int(value)
     elif type(value) is int:
-        seconds = value
+        count = value
     else:
-        raise ParseError(f"{name!r} is {_describe(value)}, not epoch seconds")
-    if not 0 < seconds <= _MAX_SECONDS:
+        raise ParseError(f"{name!r} is {describe(value)}, not epoch {unit}")
+    if not 0 < count <= limit:
         raise ParseError(f"time {name!r}={value!r} is out of range")
-    return seconds
+    return count
 
 
 def _price(value: object, name: str) -> Decimal:
-    price = _decimal(value, name)
+    price = decimal_text_leading_point(value, name)
     if not price:
         raise ParseError(f"price {name!r} is zero: {value!r}")
     return price
 
 
 def _size(value: object, name: str) -> Decimal:
-    return _decimal(value, name)
+    return decimal_text_leading_point(value, name)
 
 
 def _quote(value: object, name: str) -> Decimal | None:
     """A best bid/ask: ``None`` when absent, empty or a no-order sentinel (``0`` or ``1``)."""
     if value is None or value == "":
         return None
-    price = _decimal(value, name)
+    price = decimal_text_leading_point(value, name)
     return None if price in _NO_QUOTE else price
-
-
-def _decimal(text: object, name: str) -> Decimal:
-    if type(text) is str and _PLAIN_FITTING.fullmatch(text) is not None:
-        return Decimal(text)
-    return _decimal_slow(text, name)
-
-
-def _decimal_slow(text: object, name: str) -> Decimal:
-    """Validate a decimal that is not plain text fitting decimal(38, 18), explaining any refusal."""
-    if type(text) is not str:
-        raise ParseError(f"{name!r} is {_describe(text)}, not a decimal string")
-    if _NUMBER.fullmatch(text) is None:
-        raise ParseError(f"{name!r} is not a finite decimal number: {text[:40]!r}")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ParseError(f"{name!r} is not a decimal number: {text[:40]!r}") from None
-    if value.is_signed():
-        raise ParseError(f"{name!r} is negative: {text[:40]!r}")
-    _sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite by the pattern above
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    fraction_digits = -(exponent + trailing_zeros)
-    if value and fraction_digits > _MAX_FRACTION_DIGITS:
-        raise ParseError(
-            f"{name!r}={text[:40]!r} has {fraction_digits} fractional digits; the store keeps {_MAX_FRACTION_DIGITS}"
-        )
-    if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
-        raise ParseError(
-            f"{name!r}={text[:40]!r} has {value.adjusted() + 1} integer digits; the store keeps {_MAX_INTEGER_DIGITS}"
-        )
-    return value
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float | Decimal):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "missing or null"
-    text = repr(value)
-    return f"a JSON {_kind(value)} ({text[:40]}{'...' if len(text) > 40 else ''})"
