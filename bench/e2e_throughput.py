@@ -16,6 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
+from pyiceberg.table import Table
+
 from streaming.broker import start_broker
 from ticklake.lake import open_catalog
 from ticklake.processes import stop_process
@@ -26,6 +29,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def commit_lags_ms(table: Table) -> list[float]:
+    """Venue event time to Iceberg commit time, per trade, in milliseconds (from each commit's files)."""
+    lags: list[float] = []
+    for snapshot in table.snapshots():
+        committed_ns = snapshot.timestamp_ms * 1_000_000
+        for manifest in snapshot.manifests(table.io):
+            if manifest.added_snapshot_id != snapshot.snapshot_id:
+                continue
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                path = entry.data_file.file_path.removeprefix("file://")
+                events = pq.read_table(path, columns=["ts_event"]).column("ts_event").to_pylist()
+                lags.extend((committed_ns - event) / 1e6 for event in events)
+    return lags
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident memory of a live process (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -53,7 +79,8 @@ def main() -> None:
         broker = start_broker(bootstrap, log_file=state / "broker.log")
         children: list[subprocess.Popen[bytes]] = []
         try:
-            for name, command in (("sim", ["sim"]), ("sink", ["sink"]), ("collector", ["capture"])):
+            names = ("sim", "sink", "collector")
+            for name, command in zip(names, (["sim"], ["sink"], ["capture"]), strict=True):
                 with open(state / f"{name}.log", "wb") as log:
                     children.append(
                         subprocess.Popen(
@@ -81,6 +108,9 @@ def main() -> None:
                 print(f"\r{rows:>10,} rows committed after {time.monotonic() - started:6.1f} s", end="", flush=True)
             finished = time.monotonic()
             finished_wall = time.time()
+            peaks = {"broker": peak_rss_mb(broker.pid)} | {
+                name: peak_rss_mb(child.pid) for name, child in zip(names, children, strict=True)
+            }
             print()
             table = open_catalog(settings).load_table("bronze.trades")
             ids = table.scan(selected_fields=("venue", "symbol", "trade_id", "ts_event")).to_arrow()
@@ -97,6 +127,10 @@ def main() -> None:
             files = list(table.scan().plan_files())
             size = sum(task.file.file_size_in_bytes for task in files)
             print(f"bronze.trades storage:  {size / max(rows, 1):.1f} bytes/trade in {len(files)} files (zstd parquet)")
+            lags = sorted(commit_lags_ms(table))
+            pct = {p: lags[min(len(lags) - 1, int(len(lags) * p / 100))] for p in (50, 90, 99)}
+            print(f"event -> committed lag:  p50 {pct[50]:,.0f} ms, p90 {pct[90]:,.0f} ms, p99 {pct[99]:,.0f} ms")
+            print("peak memory (RSS):      " + ", ".join(f"{n} {mb:,.0f} MB" for n, mb in peaks.items()))
             print(f"end-to-end throughput:  {rate:,.0f} trades/s (first trade's event time to last commit seen)")
         finally:
             for child in reversed(children):
