@@ -151,5 +151,19 @@ class Lifecycle(_BusRecord):
     details: str | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Gap(_BusRecord):
+    """Sequence numbers a venue stream skipped (first..last missing, inclusive)."""
+
+    venue: str
+    stream: str
+    connection_id: str
+    first_missing: int
+    last_missing: int
+    missing: int
+    ts_recv: int
+    repaired: bool = False
+
+
 Record = Trade | BookUpdate | Ticker | Lifecycle
 """Any normalized record a venue parser produces."""

@@ -31,7 +31,7 @@ from pyiceberg.types import (
     StructType,
 )
 
-RecordName = Literal["trade", "raw_message", "dead_letter", "candle", "book_update", "ticker", "lifecycle"]
+RecordName = Literal["trade", "raw_message", "dead_letter", "candle", "book_update", "ticker", "lifecycle", "gap"]
 RECORD_NAMES: tuple[RecordName, ...] = (
     "trade",
     "raw_message",
@@ -40,6 +40,7 @@ RECORD_NAMES: tuple[RecordName, ...] = (
     "book_update",
     "ticker",
     "lifecycle",
+    "gap",
 )
 
 

@@ -78,6 +78,7 @@ BRONZE_DEAD_LETTERS = TableDef(
 BRONZE_BOOK = TableDef("bronze.book_updates", "book_update", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
 BRONZE_TICKERS = TableDef("bronze.tickers", "ticker", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
 BRONZE_LIFECYCLE = TableDef("bronze.lifecycle", "lifecycle", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
+BRONZE_GAPS = TableDef("bronze.gaps", "gap", _BUS_COLUMNS, ("event_date",), ("venue", "ts_recv"))
 SILVER_CANDLES = TableDef(
     "silver.candles",
     "candle",
@@ -93,6 +94,7 @@ ALL_TABLES: tuple[TableDef, ...] = (
     BRONZE_TICKERS,
     BRONZE_LIFECYCLE,
     BRONZE_DEAD_LETTERS,
+    BRONZE_GAPS,
     SILVER_CANDLES,
 )
 

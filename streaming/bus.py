@@ -17,8 +17,9 @@ from ticklake.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOPIC_KINDS = ("raw", "trades", "book", "ticker", "lifecycle", "dlq")
-"""Record kinds that have a topic: raw frames, trades, book updates, tickers, lifecycle events, dead letters."""
+TOPIC_KINDS = ("raw", "trades", "book", "ticker", "lifecycle", "dlq", "gaps")
+"""Record kinds that have a topic: raw frames, trades, book updates, tickers, lifecycle events, dead letters,
+sequence gaps."""
 
 
 def client_config(settings: Settings) -> dict[str, str | int | float | bool]:

@@ -13,15 +13,16 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from confluent_kafka import KafkaError, Message, Producer
 from websockets.asyncio.client import ClientConnection
 
-from contracts.records import BookUpdate, DeadLetter, Lifecycle, RawMessage, Ticker, Trade
+from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RecordName, encode
 from streaming.bus import ensure_topics, make_producer
 from streaming.errors import BrokerError, ParseError
+from streaming.gaps import SequenceTracker
 from streaming.transport import Backoff, Frame, stream_frames
 from streaming.venues import binance
 from streaming.venues.base import ParsedFrame
@@ -29,6 +30,10 @@ from ticklake.settings import Settings
 from ticklake.timeutil import now_ns
 
 log = logging.getLogger(__name__)
+
+
+SequenceReader = Callable[[ParsedFrame], Iterable[tuple[str, int]]]
+"""Reads the (stream, sequence number) pairs a parsed frame carries, for gap detection."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,15 @@ class VenueFeed:
     url: str
     parse: Callable[[bytes, int], ParsedFrame]
     on_connect: Callable[[ClientConnection], Awaitable[None]] | None = None
+    sequences: SequenceReader | None = None
+
+
+def binance_trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
+    """Binance ``trade`` ids are consecutive per symbol (``aggTrade`` ids are not checked)."""
+    if parsed.channel.endswith("@trade"):
+        for record in parsed.records:
+            if isinstance(record, Trade):
+                yield f"trades:{record.symbol}", int(record.trade_id)
 
 
 def binance_feed(settings: Settings) -> VenueFeed:
@@ -48,6 +62,7 @@ def binance_feed(settings: Settings) -> VenueFeed:
         venue=binance.VENUE,
         url=binance.combined_stream_url(settings.resolved_binance_ws_url, streams),
         parse=binance.parse,
+        sequences=binance_trade_ids,
     )
 
 
@@ -65,6 +80,8 @@ class CollectorStats:
     controls: int = 0
     rejects: int = 0
     delivery_errors: int = 0
+    gaps: int = 0
+    missing: int = 0
 
 
 class Collector:
@@ -90,6 +107,8 @@ class Collector:
         }
         self._dlq_topic = settings.topic("dlq")
         self._delivery_error: KafkaError | None = None
+        self._gaps_topic = settings.topic("gaps")
+        self._tracker = SequenceTracker()
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -137,6 +156,8 @@ class Collector:
         )
         self._produce(self._raw_topic, frame.connection_id, encode("raw_message", raw.to_record(ts_ingest)))
         if parsed is not None:
+            if self.feed.sequences is not None:
+                self._check_sequences(frame, parsed, ts_ingest)
             if parsed.control is not None:
                 self.stats.controls += 1
             for record in parsed.records:
@@ -150,6 +171,32 @@ class Collector:
         self.producer.poll(0)
         if self._delivery_error is not None:
             raise BrokerError(f"Kafka delivery failed: {self._delivery_error}")
+
+    def _check_sequences(self, frame: Frame, parsed: ParsedFrame, ts_ingest: int) -> None:
+        """Record every skipped range of sequence numbers as a gap (numbering restarts per connection)."""
+        assert self.feed.sequences is not None
+        if frame.seq == 0:
+            self._tracker.reset()
+        for stream, number in self.feed.sequences(parsed):
+            seen = self._tracker.observe(stream, number)
+            if seen.outcome != "gap":
+                continue
+            assert seen.missing_from is not None and seen.missing_to is not None
+            gap = Gap(
+                venue=self.feed.venue,
+                stream=stream,
+                connection_id=frame.connection_id,
+                first_missing=seen.missing_from,
+                last_missing=seen.missing_to,
+                missing=seen.missing,
+                ts_recv=frame.ts_recv,
+            )
+            self.stats.gaps += 1
+            self.stats.missing += seen.missing
+            log.warning(
+                "collector %s: gap in %s: %d..%d missing", self.feed.venue, stream, gap.first_missing, gap.last_missing
+            )
+            self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
 
     async def _capture(self, stop: asyncio.Event, report_every: float) -> None:
         backoff = Backoff(self.settings.ws_backoff_initial, self.settings.ws_backoff_max)

@@ -31,6 +31,7 @@ from contracts.schemas import ContractError, RecordName, decode
 from contracts.tables import (
     BRONZE_BOOK,
     BRONZE_DEAD_LETTERS,
+    BRONZE_GAPS,
     BRONZE_LIFECYCLE,
     BRONZE_RAW,
     BRONZE_TICKERS,
@@ -81,6 +82,7 @@ ROUTES = (
     Route("book", "book_update", BRONZE_BOOK, "ts_event"),
     Route("ticker", "ticker", BRONZE_TICKERS, "ts_event"),
     Route("lifecycle", "lifecycle", BRONZE_LIFECYCLE, "ts_event"),
+    Route("gaps", "gap", BRONZE_GAPS, "ts_recv"),
 )
 """In commit order: dead letters first, so a decode reject lands before the offsets move past it."""
 

@@ -11,6 +11,7 @@ from dagster import AssetSpec
 from contracts.tables import (
     BRONZE_BOOK,
     BRONZE_DEAD_LETTERS,
+    BRONZE_GAPS,
     BRONZE_LIFECYCLE,
     BRONZE_RAW,
     BRONZE_TICKERS,
@@ -32,6 +33,7 @@ BRONZE_ASSETS = [
         (BRONZE_BOOK, "Order-book snapshots and deltas with the venues' sequences and checksums."),
         (BRONZE_TICKERS, "Top of book and market statistics (funding rate, mark/index price, open interest)."),
         (BRONZE_LIFECYCLE, "Market lifecycle events: created, opened, closed, determined, settled..."),
+        (BRONZE_GAPS, "Sequence numbers venue streams skipped, to be repaired from the venues' REST history."),
         (BRONZE_DEAD_LETTERS, "Frames and messages that could not be processed, with the raw bytes."),
     )
 ]
