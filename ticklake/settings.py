@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     sim_drop_every: float | None = Field(
         default=None, gt=0, description="Close every simulator connection this often (seconds): a flaky venue."
     )
+    sim_skip_every: int | None = Field(
+        default=None, ge=2, description="Never send every Nth trade (its id is used): sequence gaps on the wire."
+    )
     sim_ground_truth: Path | None = Field(
         default=None, description="Write every trade the simulator sends to this JSONL file."
     )

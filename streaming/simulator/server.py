@@ -19,6 +19,8 @@ are generated only for instruments with at least one subscriber; an instrument's
 it gains its first subscriber (and restarts if it lost them all). Each trade is sent to every
 connection subscribed to that instrument's ``trade`` or ``aggTrade`` stream. After
 ``sim_max_trades`` trades have been sent, nothing more is sent; connections stay open.
+Faults on request: ``sim_skip_every`` generates every Nth trade without sending it (a sequence gap
+on the wire, as a venue's dropped message); ``sim_drop_every`` closes every connection that often.
 
 Ground truth: with ``sim_ground_truth`` set, one JSON line per sent trade and channel
 (``venue, instrument, symbol, trade_id, price, size, side, ts_event``) is appended to that file and
@@ -113,6 +115,10 @@ class BinanceSimulator:
         self._market = Market(settings.sim_seed, settings.instruments)
         self._rate = settings.sim_rate
         self._max_trades = settings.sim_max_trades
+        self._skip_every = settings.sim_skip_every
+        self._generated = 0
+        self.trades_skipped = 0
+        """Trades generated but never sent (``sim_skip_every``): sequence gaps on the wire."""
         self._ground_truth = ground_truth
         self._instrument_of_stream = {
             binance_wire.stream_of(instrument, channel): instrument
@@ -311,6 +317,10 @@ class BinanceSimulator:
                     break
                 trade = self._market.next_trade(instrument, wall_ms)
                 clock.emitted += 1
+                self._generated += 1
+                if self._skip_every and self._generated % self._skip_every == 0:
+                    self.trades_skipped += 1  # lost on the wire: its id is used, the trade never sent
+                    continue
                 channels = self._send_trade(trade)
                 if channels:
                     self.trades_sent += 1

@@ -1,0 +1,54 @@
+"""End to end: trades the venue never delivered show up as gaps in bronze.gaps, exactly the missing ids."""
+
+import json
+from collections import defaultdict
+
+from testkit import free_port, wait_until
+
+from ticklake.lake import open_catalog
+from ticklake.settings import get_settings
+
+TOTAL = 3000
+
+
+def test_missing_trade_ids_are_recorded_as_gaps(broker, processes, tmp_path, monkeypatch):
+    truth_file = tmp_path / "truth.jsonl"
+    for key, value in {
+        "TICKLAKE_SIM_PORT": str(free_port()),
+        "TICKLAKE_SIM_RATE": "300",
+        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
+        "TICKLAKE_SIM_SKIP_EVERY": "37",
+        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
+        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    processes.start("sim", "sim")
+    processes.start("sink", "sink")
+    processes.start("collector", "capture", "--venue", "binance")
+
+    def count(table):
+        catalog = open_catalog(settings)
+        if not catalog.table_exists(table):
+            return 0
+        return catalog.load_table(table).scan(selected_fields=("venue",)).to_arrow().num_rows
+
+    wait_until(lambda: count("bronze.trades") >= TOTAL, 120, "every sent trade in bronze")
+    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    sent = defaultdict(set)
+    for t in truth:
+        sent[t["symbol"]].add(int(t["trade_id"]))
+    # ids the venue used between the first and last delivered trade of each symbol, yet never sent
+    expected = {symbol: set(range(min(ids), max(ids) + 1)) - ids for symbol, ids in sent.items()}
+    assert sum(len(m) for m in expected.values()) > 50
+    wait_until(lambda: count("bronze.gaps") >= 1, 30, "gaps in bronze")
+
+    def recorded():
+        rows = open_catalog(settings).load_table("bronze.gaps").scan().to_arrow().to_pylist()
+        found = defaultdict(set)
+        for row in rows:
+            found[row["stream"].removeprefix("trades:")] |= set(range(row["first_missing"], row["last_missing"] + 1))
+        return found
+
+    wait_until(lambda: recorded() == expected, 30, "bronze.gaps to hold exactly the missing ids")
