@@ -20,8 +20,9 @@ from websockets.asyncio.client import ClientConnection
 
 from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RecordName, encode
+from streaming import rest
 from streaming.bus import ensure_topics, make_producer
-from streaming.errors import BrokerError, ParseError
+from streaming.errors import BrokerError, ParseError, StreamingError
 from streaming.gaps import SequenceTracker
 from streaming.transport import Backoff, Frame, stream_frames
 from streaming.venues import binance
@@ -45,6 +46,8 @@ class VenueFeed:
     parse: Callable[[bytes, int], ParsedFrame]
     on_connect: Callable[[ClientConnection], Awaitable[None]] | None = None
     sequences: SequenceReader | None = None
+    repair: Callable[[Gap], list[Trade]] | None = None
+    """Fetches the trades of a gap from the venue's REST history (blocking; run off the event loop)."""
 
 
 def binance_trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
@@ -55,6 +58,26 @@ def binance_trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
                 yield f"trades:{record.symbol}", int(record.trade_id)
 
 
+def binance_repair(settings: Settings) -> Callable[[Gap], list[Trade]]:
+    """Repair a Binance trade-id gap from ``historicalTrades``, page by page."""
+    base = settings.resolved_binance_rest_url
+
+    def repair(gap: Gap) -> list[Trade]:
+        instrument = binance.to_instrument(gap.stream.removeprefix("trades:"))
+        found: list[Trade] = []
+        next_id = gap.first_missing
+        while next_id <= gap.last_missing:
+            path, params = binance.rest_trades_request(instrument, next_id, min(1000, gap.last_missing - next_id + 1))
+            page = binance.parse_rest_trades(rest.get(base, path, params), now_ns(), instrument)
+            found += [t for t in page if gap.first_missing <= int(t.trade_id) <= gap.last_missing]
+            if not page:
+                break
+            next_id = int(page[-1].trade_id) + 1
+        return found
+
+    return repair
+
+
 def binance_feed(settings: Settings) -> VenueFeed:
     """The Binance combined-stream feed of the configured instruments."""
     streams = binance.stream_names(settings.instruments, settings.binance_trade_channel)
@@ -63,6 +86,7 @@ def binance_feed(settings: Settings) -> VenueFeed:
         url=binance.combined_stream_url(settings.resolved_binance_ws_url, streams),
         parse=binance.parse,
         sequences=binance_trade_ids,
+        repair=binance_repair(settings),
     )
 
 
@@ -82,6 +106,8 @@ class CollectorStats:
     delivery_errors: int = 0
     gaps: int = 0
     missing: int = 0
+    repaired: int = 0
+    repair_failures: int = 0
 
 
 class Collector:
@@ -109,6 +135,8 @@ class Collector:
         self._delivery_error: KafkaError | None = None
         self._gaps_topic = settings.topic("gaps")
         self._tracker = SequenceTracker()
+        self._gaps_found: list[Gap] = []
+        self._repairs: set[asyncio.Task[None]] = set()
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -197,6 +225,40 @@ class Collector:
                 "collector %s: gap in %s: %d..%d missing", self.feed.venue, stream, gap.first_missing, gap.last_missing
             )
             self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
+            if self.feed.repair is not None:
+                self._gaps_found.append(gap)
+
+    async def _repair(self, gap: Gap) -> None:
+        """Fetch a gap's trades from the venue's REST history and publish them, then the repaired gap."""
+        assert self.feed.repair is not None
+        try:
+            trades = await asyncio.to_thread(self.feed.repair, gap)
+        except (StreamingError, ParseError) as error:
+            self.stats.repair_failures += 1
+            log.error(
+                "collector %s: repair of %s %d..%d failed: %s",
+                self.feed.venue,
+                gap.stream,
+                gap.first_missing,
+                gap.last_missing,
+                error,
+            )
+            return
+        ts_ingest = now_ns()
+        for trade in trades:
+            self._produce(self._routes[Trade][0], trade.instrument, encode("trade", trade.to_record(ts_ingest)))
+        complete = len(trades) == gap.missing
+        repaired = dataclasses.replace(gap, repaired=complete)
+        self._produce(self._gaps_topic, gap.stream, encode("gap", repaired.to_record(ts_ingest)))
+        self.stats.repaired += len(trades)
+        log.info("collector %s: repaired %d of %d missing in %s", self.feed.venue, len(trades), gap.missing, gap.stream)
+
+    def start_repairs(self) -> None:
+        """Start a background repair for every gap found since the last call."""
+        while self._gaps_found:
+            task = asyncio.create_task(self._repair(self._gaps_found.pop(0)))
+            self._repairs.add(task)
+            task.add_done_callback(self._repairs.discard)
 
     async def _capture(self, stop: asyncio.Event, report_every: float) -> None:
         backoff = Backoff(self.settings.ws_backoff_initial, self.settings.ws_backoff_max)
@@ -210,6 +272,8 @@ class Collector:
             stop=stop,
         ):
             self.handle(frame)
+            if self._gaps_found:
+                self.start_repairs()
             if time.monotonic() - last_report >= report_every:
                 last_report = time.monotonic()
                 log.info("collector %s: %s", self.feed.venue, self.stats)
@@ -233,6 +297,8 @@ class Collector:
             if not capture.done():
                 capture.cancel()
             await asyncio.gather(capture, stopped, return_exceptions=True)
+            if self._repairs:
+                await asyncio.wait(self._repairs, timeout=30)
             remaining = self.producer.flush(30)
             if remaining:
                 log.error("collector %s: %d messages not delivered at shutdown", self.feed.venue, remaining)

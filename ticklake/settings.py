@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     binance_ws_url: str | None = Field(
         default=None, description="Binance WebSocket base URL; default: the local simulator."
     )
+    binance_rest_url: str | None = Field(
+        default=None, description="Binance REST base URL (gap repair); default: the local simulator."
+    )
     binance_trade_channel: Literal["trade", "aggTrade"] = "trade"
     sim_host: str = "127.0.0.1"
     sim_port: int = Field(default=8765, ge=1, le=65535)
@@ -144,6 +147,11 @@ class Settings(BaseSettings):
     def resolved_binance_ws_url(self) -> str:
         """The Binance WebSocket base URL (the simulator unless set)."""
         return self.binance_ws_url or f"ws://{self.sim_host}:{self.sim_port}/binance"
+
+    @property
+    def resolved_binance_rest_url(self) -> str:
+        """The Binance REST base URL (the simulator unless set)."""
+        return self.binance_rest_url or f"http://{self.sim_host}:{self.sim_port}/binance"
 
     @property
     def dagster_home(self) -> Path:

@@ -31,6 +31,19 @@ def stream_of(instrument: str, channel: Channel) -> str:
     return f"{symbol_of(instrument).lower()}@{channel}"
 
 
+def rest_trade(trade: SimTrade) -> dict[str, object]:
+    """A trade as Binance's REST ``historicalTrades`` lists it."""
+    return {
+        "id": trade.trade_id,
+        "price": trade.price_text,
+        "qty": trade.size_text,
+        "quoteQty": format(trade.price * trade.size, "f"),
+        "time": trade.ts_ms,
+        "isBuyerMaker": trade.side == "sell",
+        "isBestMatch": True,
+    }
+
+
 def payload(trade: SimTrade, channel: Channel, *, micros: bool = False) -> str:
     """The bare (raw-stream) payload of a trade.
 

@@ -19,6 +19,9 @@ are generated only for instruments with at least one subscriber; an instrument's
 it gains its first subscriber (and restarts if it lost them all). Each trade is sent to every
 connection subscribed to that instrument's ``trade`` or ``aggTrade`` stream. After
 ``sim_max_trades`` trades have been sent, nothing more is sent; connections stay open.
+REST: ``GET /binance/api/v3/historicalTrades?symbol=&fromId=&limit=`` lists the generated trades (the
+skipped ones too, as a venue's history does), for gap repair.
+
 Faults on request: ``sim_skip_every`` generates every Nth trade without sending it (a sequence gap
 on the wire, as a venue's dropped message); ``sim_drop_every`` closes every connection that often.
 
@@ -35,6 +38,7 @@ backpressure, and a connection whose unsent output exceeds :data:`MAX_PENDING_BY
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -55,7 +59,7 @@ from websockets.protocol import State
 
 from streaming.simulator import binance_wire
 from streaming.simulator.market import Market, SimTrade
-from streaming.venues.binance import CHANNELS, Channel
+from streaming.venues.binance import CHANNELS, REST_TRADES_PATH, Channel
 from ticklake.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,9 @@ TICK_SECONDS = 0.01
 
 MAX_CATCH_UP_SECONDS = 0.5
 """At most this much of the rate is emitted in one tick; a longer stall is skipped, not replayed."""
+
+HISTORY_PER_INSTRUMENT = 200_000
+"""Trades kept per instrument for the REST history (``historicalTrades``)."""
 
 MAX_PENDING_BYTES = 64 * 2**20
 """A connection with more unsent output than this is dropped as a slow consumer."""
@@ -117,6 +124,9 @@ class BinanceSimulator:
         self._max_trades = settings.sim_max_trades
         self._skip_every = settings.sim_skip_every
         self._generated = 0
+        self._history: dict[str, collections.deque[SimTrade]] = {
+            instrument: collections.deque(maxlen=HISTORY_PER_INSTRUMENT) for instrument in settings.instruments
+        }
         self.trades_skipped = 0
         """Trades generated but never sent (``sim_skip_every``): sequence gaps on the wire."""
         self._ground_truth = ground_truth
@@ -142,7 +152,9 @@ class BinanceSimulator:
     # --- handshake and connections -------------------------------------------------------------
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse unknown paths (404) and unknown streams (400) before the WebSocket handshake."""
+        """Answer REST requests; refuse unknown paths (404) and unknown streams (400) before the handshake."""
+        if urlsplit(request.path).path == f"{BINANCE_PREFIX}{REST_TRADES_PATH}":
+            return self._historical_trades(request.path)
         try:
             route = self._route(request.path)
         except (_RouteError, ValueError) as error:
@@ -169,6 +181,22 @@ class BinanceSimulator:
             self._unsubscribe(client, list(client.streams))
             del self._clients[client]
             log.info("binance simulator: %s disconnected", connection.remote_address)
+
+    def _historical_trades(self, path: str) -> Response:
+        """``GET /api/v3/historicalTrades?symbol=&fromId=&limit=``: every generated trade, sent or not."""
+        query = parse_qs(urlsplit(path).query)
+        symbol = query.get("symbol", [""])[0]
+        instrument = next((i for i in self._history if binance_wire.symbol_of(i) == symbol), None)
+        if instrument is None:
+            return _http_json(HTTPStatus.BAD_REQUEST, {"code": -1121, "msg": "Invalid symbol."})
+        try:
+            limit = min(int(query.get("limit", ["500"])[0]), 1000)
+            from_id = int(query["fromId"][0]) if "fromId" in query else None
+        except ValueError:
+            return _http_json(HTTPStatus.BAD_REQUEST, {"code": -1100, "msg": "Illegal characters in a parameter."})
+        history = list(self._history[instrument])
+        chosen = history[-limit:] if from_id is None else [t for t in history if t.trade_id >= from_id][:limit]
+        return _http_json(HTTPStatus.OK, [binance_wire.rest_trade(t) for t in chosen])
 
     def _route(self, path: str) -> _Route | None:
         parts = urlsplit(path)
@@ -317,6 +345,7 @@ class BinanceSimulator:
                     break
                 trade = self._market.next_trade(instrument, wall_ms)
                 clock.emitted += 1
+                self._history[instrument].append(trade)
                 self._generated += 1
                 if self._skip_every and self._generated % self._skip_every == 0:
                     self.trades_skipped += 1  # lost on the wire: its id is used, the trade never sent
@@ -386,6 +415,12 @@ def _valid_id(value: Any) -> bool:
 
 def _error(code: int, message: str, request_id: Any) -> dict[str, Any]:
     return {"code": code, "msg": message, "id": request_id}
+
+
+def _http_json(status: HTTPStatus, document: object) -> Response:
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return Response(status.value, status.phrase, headers, body)
 
 
 def _http_error(status: HTTPStatus, text: str) -> Response:

@@ -370,3 +370,76 @@ def _ns(data: dict[str, Any], key: str) -> int:
     if ns > MAX_NS or value == 0:
         raise ParseError(f"time {key!r}={value} is out of range")
     return ns
+
+
+# --- REST history (gap repair) ----------------------------------------------------------------------
+
+REST_TRADES_PATH = "/api/v3/historicalTrades"
+"""Binance's "old trade lookup": trades from a trade id on (``GET``, public market data)."""
+
+REST_TRADES_LIMIT = 1000
+"""Binance's maximum page size for ``historicalTrades``."""
+
+
+def rest_trades_request(instrument: str, from_id: int, limit: int = REST_TRADES_LIMIT) -> tuple[str, dict[str, str]]:
+    """The request for trades of one symbol starting at trade id ``from_id`` (inclusive, ascending).
+
+    Args:
+        instrument: Canonical instrument, e.g. ``BTC-USDT``.
+        from_id: The first trade id wanted.
+        limit: At most this many trades (1..1000).
+
+    Returns:
+        The path (relative to the REST base URL) and the query parameters.
+
+    Raises:
+        ValueError: A bad instrument, id or limit.
+    """
+    if from_id < 0 or not 1 <= limit <= REST_TRADES_LIMIT:
+        raise ValueError(f"from_id must be >= 0 and limit in 1..{REST_TRADES_LIMIT}, got {from_id}, {limit}")
+    return REST_TRADES_PATH, {"symbol": to_symbol(instrument), "fromId": str(from_id), "limit": str(limit)}
+
+
+def parse_rest_trades(body: bytes | str, received_at: int, instrument: str) -> list[Trade]:
+    """Parse a ``historicalTrades`` response into trades identical to the streamed ``trade`` records.
+
+    Entries look like ``{"id": 28457, "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012",
+    "time": 1499865549590, "isBuyerMaker": true, "isBestMatch": true}``: ``id`` is the stream's ``t``,
+    ``time`` its ``T`` and ``isBuyerMaker`` its ``m``, so the id, side and event time match exactly.
+
+    Raises:
+        ParseError: Anything but a list of such entries (an error body ``{"code": ..., "msg": ...}`` included).
+    """
+    try:
+        entries = orjson.loads(body)
+        if type(entries) is not list:
+            raise ParseError(f"historicalTrades answered {describe(entries)}, not a list of trades")
+        symbol = to_symbol(instrument)
+        trades = []
+        for entry in entries:
+            if type(entry) is not dict:
+                raise ParseError(f"historicalTrades entry is {describe(entry)}, not an object")
+            maker = entry.get("isBuyerMaker")
+            if type(maker) is not bool:
+                raise ParseError(f"'isBuyerMaker' is {describe(maker)}, not a boolean")
+            price = decimal_text(entry.get("price"), "price")
+            if not price:
+                raise ParseError("price 'price' is zero")
+            trades.append(
+                Trade(
+                    venue=VENUE,
+                    instrument=instrument,
+                    symbol=symbol,
+                    trade_id=str(_int(entry, "id")),
+                    price=price,
+                    size=decimal_text(entry.get("qty"), "qty"),
+                    side="sell" if maker else "buy",
+                    ts_event=_ns(entry, "time"),
+                    ts_recv=received_at,
+                )
+            )
+        return trades
+    except ParseError:
+        raise
+    except _CAUGHT as error:
+        raise ParseError(f"unparseable historicalTrades body: {type(error).__name__}: {error}") from None

@@ -1,4 +1,5 @@
-"""End to end: trades the venue never delivered show up as gaps in bronze.gaps, exactly the missing ids."""
+"""End to end: trades the venue never delivered show up as gaps in bronze.gaps, exactly the missing ids, and
+are repaired from the venue's REST history: bronze ends up with every trade id exactly once."""
 
 import json
 from collections import defaultdict
@@ -11,7 +12,7 @@ from ticklake.settings import get_settings
 TOTAL = 3000
 
 
-def test_missing_trade_ids_are_recorded_as_gaps(broker, processes, tmp_path, monkeypatch):
+def test_missing_trade_ids_are_recorded_as_gaps_and_repaired(broker, processes, tmp_path, monkeypatch):
     truth_file = tmp_path / "truth.jsonl"
     for key, value in {
         "TICKLAKE_SIM_PORT": str(free_port()),
@@ -52,3 +53,17 @@ def test_missing_trade_ids_are_recorded_as_gaps(broker, processes, tmp_path, mon
         return found
 
     wait_until(lambda: recorded() == expected, 30, "bronze.gaps to hold exactly the missing ids")
+
+    def stored_ids():
+        rows = open_catalog(settings).load_table("bronze.trades").scan(selected_fields=("symbol", "trade_id"))
+        found = defaultdict(list)
+        for row in rows.to_arrow().to_pylist():
+            found[row["symbol"]].append(int(row["trade_id"]))
+        return found
+
+    complete = {symbol: sorted(set(range(min(ids), max(ids) + 1))) for symbol, ids in sent.items()}
+    wait_until(lambda: {s: sorted(i) for s, i in stored_ids().items()} == complete, 60, "repaired trades in bronze")
+    repaired = [
+        r for r in open_catalog(settings).load_table("bronze.gaps").scan().to_arrow().to_pylist() if r["repaired"]
+    ]
+    assert sum(r["missing"] for r in repaired) == sum(len(m) for m in expected.values())
