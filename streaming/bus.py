@@ -17,9 +17,9 @@ from ticklake.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOPIC_KINDS = ("raw", "trades", "book", "ticker", "lifecycle", "dlq", "gaps")
+TOPIC_KINDS = ("raw", "trades", "book", "ticker", "lifecycle", "dlq", "gaps", "candles", "late_trades")
 """Record kinds that have a topic: raw frames, trades, book updates, tickers, lifecycle events, dead letters,
-sequence gaps."""
+sequence gaps, live candles and late trades."""
 
 
 def client_config(settings: Settings) -> dict[str, str | int | float | bool]:

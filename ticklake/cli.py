@@ -116,6 +116,29 @@ def sink(
 
 
 @app.command()
+def aggregate(
+    from_beginning: Annotated[bool, typer.Option(help="Replay the trades topic from its start.")] = False,
+    forming: Annotated[bool, typer.Option(help="Publish forming candles too, not only sealed ones.")] = True,
+) -> None:
+    """Run the live candle aggregator: trades topic in, forming/sealed candles and late trades out."""
+    from streaming.aggregator import LiveCandleService, aggregator_from_settings
+
+    settings = _setup()
+    stop = _stop_event_on_signals()
+    try:
+        service = LiveCandleService(
+            settings,
+            from_beginning=from_beginning,
+            emit_forming=forming,
+            aggregator_factory=aggregator_from_settings(settings),
+        )
+        service.run(stop)
+    except (TicklakeError, ValueError) as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def serve() -> None:
     """Run the HTTP API."""
     from serve.app import run_api

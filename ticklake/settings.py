@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     sink_batch_rows: int = Field(default=100_000, ge=1, description="Commit when a table's batch has this many rows.")
     sink_batch_seconds: float = Field(default=5.0, gt=0, description="Commit at least this often (seconds).")
 
+    # --- live candles -------------------------------------------------------------------------
+    candle_grace_seconds: dict[str, float] = Field(
+        default_factory=lambda: {"1m": 10.0, "5m": 30.0, "1h": 60.0},
+        description="Per interval: a window is sealed once the watermark passes its end plus this.",
+    )
+    candle_allowed_lateness_seconds: float = Field(
+        default=0.0, ge=0, description="Watermark = the latest event time seen minus this."
+    )
+
     # --- orchestration -------------------------------------------------------------------------
     partitions_start: dt.date = Field(default=dt.date(2025, 1, 1), description="First daily partition.")
     dagster_host: str = "127.0.0.1"

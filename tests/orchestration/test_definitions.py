@@ -15,7 +15,13 @@ def test_definitions_load_and_validate():
 
 def test_stream_jobs_and_sensors_are_registered():
     job_names = {job.name for job in defs.resolve_all_job_defs()}
-    assert {"stream_binance", "stream_bronze_sink", "silver_candles_job", "table_maintenance"} <= job_names
+    assert {
+        "stream_binance",
+        "stream_bronze_sink",
+        "stream_live_candles",
+        "silver_candles_job",
+        "table_maintenance",
+    } <= job_names
     assert [s.name for s in defs.schedules or []] == ["table_maintenance_hourly"]
     sensor_names = {s.name for s in defs.sensors or []}
     assert sensor_names == {"stream_supervisor", "silver_candles_on_bronze"}

@@ -13,7 +13,11 @@ from ticklake.lake import open_catalog
 def test_supervisor_requests_every_stream_job_when_none_runs():
     with instance_for_test() as instance:
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert sorted(r.job_name for r in result.run_requests) == ["stream_binance", "stream_bronze_sink"]
+        assert sorted(r.job_name for r in result.run_requests) == [
+            "stream_binance",
+            "stream_bronze_sink",
+            "stream_live_candles",
+        ]
 
 
 def test_supervisor_leaves_live_runs_alone_and_backs_off_after_failures():
@@ -21,11 +25,11 @@ def test_supervisor_leaves_live_runs_alone_and_backs_off_after_failures():
     with instance_for_test() as instance:
         live = instance.create_run_for_job(job_def=job, status=DagsterRunStatus.STARTED)
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink"]
+        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink", "stream_live_candles"]
 
         instance.report_run_failed(live)  # just failed: wait 5 s before relaunching it
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink"]
+        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink", "stream_live_candles"]
 
 
 def test_relaunch_backoff_grows_exponentially_and_is_capped():

@@ -5,6 +5,7 @@ materialization of the bronze table it wrote, with rows, Kafka offsets and the s
 """
 
 import asyncio
+import threading
 
 from dagster import (
     AssetKey,
@@ -18,6 +19,7 @@ from dagster import (
 )
 
 from orchestration.defs.resources import LakeResource
+from streaming.aggregator import LiveCandleService, aggregator_from_settings
 from streaming.collector import FEEDS, Collector
 from streaming.sink import BronzeSink, CommitReport
 
@@ -77,10 +79,30 @@ def sink_bronze(context: OpExecutionContext, lake: LakeResource) -> None:
     sink.run()
 
 
+@op(description="Aggregate the trades topic into live 1m/5m/1h candles (forming and sealed), until terminated.")
+def aggregate_live_candles(context: OpExecutionContext, lake: LakeResource) -> None:
+    """Run the live candle aggregator."""
+    settings = lake.settings()
+    service = LiveCandleService(settings, aggregator_factory=aggregator_from_settings(settings))
+    context.log.info(f"live candles: {settings.topic('trades')} -> {settings.topic('candles')}")
+    stats = service.run(threading.Event())
+    context.log.info(f"live candles stopped: {stats}")
+
+
+@job(name="stream_live_candles", tags={"ticklake/stream": "live_candles"}, executor_def=in_process_executor)
+def live_candles_job() -> None:
+    """The live candle aggregator as a Dagster job."""
+    aggregate_live_candles()
+
+
 @job(name=SINK_JOB, tags={"ticklake/stream": "bronze_sink"}, executor_def=in_process_executor)
 def bronze_sink_job() -> None:
     """The bronze sink as a Dagster job."""
     sink_bronze()
 
 
-STREAM_JOBS: tuple[JobDefinition, ...] = (*(_collector_job(venue) for venue in FEEDS), bronze_sink_job)
+STREAM_JOBS: tuple[JobDefinition, ...] = (
+    *(_collector_job(venue) for venue in FEEDS),
+    bronze_sink_job,
+    live_candles_job,
+)
