@@ -29,6 +29,7 @@ pytest: install
 bench: install
 	$(BIN)/python bench/parse_throughput.py
 	$(BIN)/python bench/stage_costs.py
+	$(BIN)/python bench/aggregator_throughput.py
 	$(BIN)/python bench/e2e_throughput.py
 	$(BIN)/python bench/time_to_first_candle.py
 
