@@ -106,8 +106,14 @@ class LiveCandle:
         return (self.venue, self.instrument, self.interval, self.window_start)
 
     def to_record(self) -> dict[str, Any]:
-        """The Avro ``candle`` record (every field but ``sealed``), ready for ``encode("candle", ...)``."""
-        return {name: getattr(self, name) for name in _CANDLE_FIELDS}
+        """The Avro ``candle`` record (every field but ``sealed``), ready for ``encode("candle", ...)``.
+
+        A live candle is sealed once and never revised: its revision is 1 (the batch recompute of a
+        partition is what revises candles, e.g. for late trades).
+        """
+        record = {name: getattr(self, name) for name in _CANDLE_FIELDS}
+        record["revision"] = 1
+        return record
 
 
 _CANDLE_FIELDS = tuple(field.name for field in dataclasses.fields(LiveCandle) if field.name != "sealed")

@@ -37,7 +37,7 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(table.namespace)
     if catalog.table_exists(table.identifier):
-        return catalog.load_table(table.identifier)
+        return evolve(catalog.load_table(table.identifier), table)
     try:
         created = catalog.create_table(
             table.identifier,
@@ -53,6 +53,23 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
         return catalog.load_table(table.identifier)
     log.info("created table %s", table.identifier)
     return created
+
+
+def evolve(existing: Table, table: TableDef) -> Table:
+    """Add the columns a newer contract has to an existing table (schema evolution by name).
+
+    Iceberg cannot add a required column to a table that has rows, so added columns are optional;
+    rows written before read them as null. Existing columns are never changed or dropped.
+    """
+    current = {field.name for field in existing.schema().fields}
+    added = [field for field in table.schema().fields if field.name not in current]
+    if not added:
+        return existing
+    with existing.update_schema() as update:
+        for field in added:
+            update.add_column(field.name, field.field_type, doc=field.doc)
+    log.info("evolved %s: added %s", table.identifier, ", ".join(field.name for field in added))
+    return existing.refresh()
 
 
 def ensure_tables(catalog: Catalog) -> dict[str, Table]:

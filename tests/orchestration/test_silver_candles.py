@@ -4,12 +4,14 @@ import math
 from bronze_fixtures import append_bronze, make_trades
 from dagster import instance_for_test, materialize
 from pyiceberg.expressions import EqualTo
+from testkit import MINUTE_NS as MINUTE
 from testkit import reference_candles
 
 from contracts.tables import CANDLE_INTERVALS
 from orchestration.defs.resources import LakeResource
 from orchestration.defs.silver.assets import silver_candles
 from ticklake.lake import open_catalog
+from ticklake.timeutil import date_to_ns
 
 DAY = dt.date(2026, 11, 20)
 
@@ -83,3 +85,36 @@ def test_rematerializing_a_partition_replaces_it(settings):
     assert total == sum(len(reference_candles(trades, DAY, length)) for length in CANDLE_INTERVALS.values())
     # the previous day's trades are in their own partition, untouched by this one
     assert read_candles(catalog, DAY - dt.timedelta(days=1)) == {}
+
+
+def test_a_recompute_that_changes_a_candle_raises_its_revision(settings):
+    catalog = open_catalog(settings)
+    trades = make_trades(DAY, 3000)
+    on_day = [t for t in trades if t["ts_event"] >= date_to_ns(DAY)]
+    append_bronze(catalog, trades)
+    with instance_for_test() as instance:
+
+        def build():
+            result = materialize(
+                [silver_candles], partition_key=DAY.isoformat(), resources={"lake": LakeResource()}, instance=instance
+            )
+            assert result.success
+            return read_candles(catalog, DAY), result.asset_materializations_for_node("silver__candles")[0]
+
+        first, _ = build()
+        assert {c["revision"] for c in first.values()} == {1}
+
+        # a late trade inside an already built minute, and one opening a new minute far later in the day
+        late = dict(on_day[10], trade_id="99999999", price=on_day[10]["price"] + 1000, size=on_day[10]["size"])
+        fresh = dict(on_day[10], trade_id="99999998", ts_event=date_to_ns(DAY) + 20 * 3600 * 10**9)
+        append_bronze(catalog, [late, fresh])
+        second, materialization = build()
+        late_key = ("binance", late["instrument"], late["ts_event"] // MINUTE * MINUTE)
+        fresh_key = ("binance", fresh["instrument"], fresh["ts_event"] // MINUTE * MINUTE)
+        assert second[late_key]["revision"] == 2 and second[late_key]["high"] == late["price"]
+        assert second[fresh_key]["revision"] == 1
+        assert all(c["revision"] == 1 for k, c in second.items() if k not in (late_key,))
+        assert materialization.metadata["revised_candles"].value == 3  # the late minute, its 5m and its 1h
+
+        third, _ = build()  # nothing changed: revisions stay
+        assert {k: c["revision"] for k, c in third.items()} == {k: c["revision"] for k, c in second.items()}

@@ -68,6 +68,7 @@ def candle(venue: str, instrument: str, start: int, interval: str = "1m", **valu
         "first_trade_id": f"{venue}-{start}-first",
         "last_trade_id": f"{venue}-{start}-last",
         "event_date": ns_to_date(start),
+        "revision": 1,
     }
     row.update(values)
     return row

@@ -5,11 +5,12 @@ import time
 import warnings
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from contracts.tables import BRONZE_TRADES, CANDLE_INTERVALS, SILVER_CANDLES
 from orchestration.defs.resources import LakeResource
-from orchestration.defs.silver.candles import build_candles
+from orchestration.defs.silver.candles import assign_revisions, build_candles
 from orchestration.defs.silver.partitions import daily_partitions
 from ticklake.lake import ensure_table, on_day
 
@@ -36,8 +37,12 @@ def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> Materi
     trades = trades_table.scan(row_filter=on_day(day)).to_arrow()
     context.log.info(f"{day}: read {trades.num_rows} bronze trades in {time.monotonic() - started:.2f} s")
     candles = [build_candles(trades, interval) for interval in CANDLE_INTERVALS]
-    built = pa.concat_tables(candles)
-    context.log.info(f"{day}: built {built.num_rows} candles in {time.monotonic() - started:.2f} s")
+    previous = candles_table.scan(row_filter=on_day(day)).to_arrow()
+    built = assign_revisions(pa.concat_tables(candles), previous)
+    revised = pc.sum(pc.greater(built.column("revision"), 1)).as_py() or 0 if built.num_rows else 0
+    context.log.info(f"{day}: built {built.num_rows} candles ({revised} revised) in {time.monotonic() - started:.2f} s")
+    target = candles_table.schema().as_arrow()
+    built = built.select(target.names).cast(target)
 
     with warnings.catch_warnings():
         # the first build of a day has nothing to replace; pyiceberg warns about that
@@ -56,6 +61,7 @@ def silver_candles(context: AssetExecutionContext, lake: LakeResource) -> Materi
         metadata={
             "trades": MetadataValue.int(trades.num_rows),
             "candles": MetadataValue.int(built.num_rows),
+            "revised_candles": MetadataValue.int(revised),
             "instruments": MetadataValue.text(", ".join(instruments)),
             "snapshot_id": MetadataValue.text(str(snapshot.snapshot_id if snapshot else "")),
             "bronze_snapshot_id": MetadataValue.text(str(bronze_snapshot.snapshot_id if bronze_snapshot else "")),

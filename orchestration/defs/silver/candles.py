@@ -43,6 +43,7 @@ SELECT
     count(*) AS trade_count,
     arg_min(trade_id, event_order) AS first_trade_id,
     arg_max(trade_id, event_order) AS last_trade_id,
+    1::BIGINT AS revision,
     CAST(to_timestamp(window_start // 1000000000) AS DATE) AS event_date
 FROM windowed
 GROUP BY venue, instrument, window_start
@@ -76,3 +77,48 @@ def build_candles(trades: pa.Table, interval: str) -> pa.Table:
     finally:
         connection.close()
     return table.cast(schema)
+
+
+_REVISIONS = """
+SELECT
+    b.* EXCLUDE (revision),
+    CASE
+        WHEN e.venue IS NULL THEN 1
+        WHEN (b.open, b.high, b.low, b.close, b.volume, b.buy_volume, b.sell_volume, b.trade_count,
+              b.first_trade_id, b.last_trade_id)
+             IS NOT DISTINCT FROM
+             (e.open, e.high, e.low, e.close, e.volume, e.buy_volume, e.sell_volume, e.trade_count,
+              e.first_trade_id, e.last_trade_id)
+        THEN coalesce(e.revision, 1)
+        ELSE coalesce(e.revision, 1) + 1
+    END AS revision
+FROM built AS b
+LEFT JOIN previous AS e USING (venue, instrument, "interval", window_start)
+ORDER BY venue, instrument, "interval", window_start
+"""
+
+
+def assign_revisions(built: pa.Table, previous: pa.Table) -> pa.Table:
+    """Number each candle's revision against the previous build of the same partition.
+
+    A window built for the first time is revision 1; one whose values a recompute changed (late
+    trades, repaired gaps, reprocessing) goes up by one; an unchanged one keeps its revision. A
+    previous candle without a revision (written before revisions existed) counts as revision 1.
+
+    Args:
+        built: Candles just built (revision 1 everywhere).
+        previous: The partition's candles as stored before this build (any columns order).
+
+    Returns:
+        ``built`` with its revisions set, in the same schema.
+    """
+    if previous.num_rows == 0 or built.num_rows == 0:
+        return built
+    connection = duckdb.connect()
+    try:
+        connection.register("built", built)
+        connection.register("previous", previous)
+        result = connection.sql(_REVISIONS).to_arrow_table()
+    finally:
+        connection.close()
+    return result.select(built.column_names).cast(built.schema)
