@@ -24,7 +24,7 @@ candles_job = define_asset_job("silver_candles_job", selection=[CANDLES_KEY], ta
 @sensor(
     name="silver_candles_on_bronze",
     job=candles_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
     description="Requests the silver/candles partitions of the days whose bronze trades changed.",
 )
