@@ -68,6 +68,9 @@ class CandleOut(BaseModel):
     trade_count: int = Field(description="Number of trades in the window.")
     first_trade_id: str = Field(description="Trade id of the first trade by event time.")
     last_trade_id: str = Field(description="Trade id of the last trade by event time.")
+    revision: int = Field(
+        default=1, description="1 for the first build of the window; raised each time a recompute changed it."
+    )
 
 
 class CandlesResponse(BaseModel):

@@ -41,6 +41,7 @@ EXACT: dict[str, Any] = {
     "trade_count": 42,
     "first_trade_id": "1001",
     "last_trade_id": "1042",
+    "revision": 3,
 }
 
 
@@ -156,6 +157,7 @@ def test_values_are_exact(candles_api: httpx.Client) -> None:
                 "trade_count": 42,
                 "first_trade_id": "1001",
                 "last_trade_id": "1042",
+                "revision": 3,
             }
         ],
     }

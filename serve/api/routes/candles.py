@@ -70,8 +70,10 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "trade_count",
     "first_trade_id",
     "last_trade_id",
+    "revision",
 )
-"""The columns read from ``silver.candles`` (the filter columns are not returned)."""
+"""The columns read from ``silver.candles`` (the filter columns are not returned); ``revision`` is read
+where the table has it (tables written before revisions existed do not)."""
 
 TIMESTAMP_EXAMPLES = "2026-11-21T10:00:00Z, 2026-11-21T11:00:00.000000001+01:00 or 2026-11-21"
 
@@ -244,7 +246,8 @@ def read_candles(table: Table, row_filter: BooleanExpression, limit: int) -> lis
     Returns:
         One dict per candle with the :data:`CANDLE_COLUMNS` (decimals as :class:`~decimal.Decimal`).
     """
-    scan = table.scan(row_filter=row_filter, selected_fields=CANDLE_COLUMNS)
+    present = {field.name for field in table.schema().fields}
+    scan = table.scan(row_filter=row_filter, selected_fields=tuple(c for c in CANDLE_COLUMNS if c in present))
     reader = ArrowScan(table.metadata, table.io, scan.projection(), scan.row_filter)
     rows: list[dict[str, Any]] = []
     for tasks in group_by_event_date(table, scan.plan_files()):
@@ -274,6 +277,7 @@ def to_candle(row: dict[str, Any]) -> CandleOut:
         trade_count=row["trade_count"],
         first_trade_id=row["first_trade_id"],
         last_trade_id=row["last_trade_id"],
+        revision=row.get("revision") or 1,
     )
 
 
