@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from venue_fuzz import maybe_damaged
 
 from contracts.records import BookUpdate, Level, Ticker, Trade
 from contracts.schemas import decode, encode
@@ -768,23 +769,7 @@ def mutated_frames(draw: st.DrawFn) -> str | bytes:
         else:
             target[key] = draw(TIME_TEXT)
     text = json.dumps(frame)
-    if draw(st.booleans()):
-        # Byte-level damage on top: overwrite, insert or delete a few bytes, or truncate.
-        data = bytearray(text.encode())
-        for _ in range(draw(st.integers(min_value=1, max_value=4))):
-            position = draw(st.integers(min_value=0, max_value=len(data)))
-            kind = draw(st.sampled_from(["overwrite", "insert", "delete", "truncate"]))
-            byte = draw(st.integers(min_value=0, max_value=255))
-            if kind == "truncate":
-                del data[position:]
-            elif kind == "insert" or position == len(data):
-                data.insert(position, byte)
-            elif kind == "overwrite":
-                data[position] = byte
-            else:
-                del data[position]
-        return bytes(data)
-    return text
+    return maybe_damaged(draw, text, truncate=True)
 
 
 @given(mutated_frames())

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from venue_fuzz import maybe_damaged
 
 from contracts.records import BookUpdate, Level, Lifecycle, Ticker, Trade
 from contracts.schemas import encode
@@ -703,20 +704,7 @@ def mutated_frames(draw: st.DrawFn) -> str | bytes:
         else:
             target[key] = Token(draw(NUMBER_TOKENS if action == "number" else TIME_TOKENS))
     text = dumps_exact(frame)
-    if draw(st.booleans()):
-        data_bytes = bytearray(text.encode())
-        for _ in range(draw(st.integers(min_value=1, max_value=4))):
-            position = draw(st.integers(min_value=0, max_value=len(data_bytes)))
-            kind = draw(st.sampled_from(["overwrite", "insert", "delete"]))
-            byte = draw(st.integers(min_value=0, max_value=255))
-            if kind == "insert" or position == len(data_bytes):
-                data_bytes.insert(position, byte)
-            elif kind == "overwrite":
-                data_bytes[position] = byte
-            else:
-                del data_bytes[position]
-        return bytes(data_bytes)
-    return text
+    return maybe_damaged(draw, text)
 
 
 @given(mutated_frames())

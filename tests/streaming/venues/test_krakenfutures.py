@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from venue_fuzz import maybe_damaged
 
 from contracts.instruments import is_canonical, kind_of
 from contracts.records import BookUpdate, Level, Ticker, Trade
@@ -618,21 +619,7 @@ def mutated_frames(draw: st.DrawFn) -> str | bytes:
             targets.extend(item for item in frame[key] if isinstance(item, dict))
     mutate(draw(st.sampled_from(targets)), draw)
     text = dumps(frame)
-    if draw(st.booleans()):
-        # Byte-level damage on top: overwrite, insert or delete a few bytes.
-        data = bytearray(text.encode())
-        for _ in range(draw(st.integers(min_value=1, max_value=4))):
-            position = draw(st.integers(min_value=0, max_value=len(data)))
-            kind = draw(st.sampled_from(["overwrite", "insert", "delete"]))
-            byte = draw(st.integers(min_value=0, max_value=255))
-            if kind == "insert" or position == len(data):
-                data.insert(position, byte)
-            elif kind == "overwrite":
-                data[position] = byte
-            else:
-                del data[position]
-        return bytes(data)
-    return text
+    return maybe_damaged(draw, text)
 
 
 @given(mutated_frames())
