@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trades", type=int, default=300_000, help="trades the simulator sends")
     parser.add_argument("--rate", type=float, default=20_000, help="trades/s per instrument asked of the simulator")
-    parser.add_argument("--instruments", default='["BTC-USDT","ETH-USDT","SOL-USDT"]')
+    parser.add_argument("--instruments", default='{"binance":["BTC-USDT","ETH-USDT","SOL-USDT"]}')
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ticklake-bench-") as tmp:

@@ -4,6 +4,11 @@ A collector publishes every frame it receives to the ``raw`` topic (the source o
 reprocessing), the records the venue parser finds to their topic (``trades``, ``book``, ``ticker``,
 ``lifecycle``; keyed by instrument, so an instrument's order is kept), and frames the parser
 rejects to ``dlq`` with the error and raw bytes.
+
+Trades are deduplicated on their identity (symbol, trade id) over the last :data:`RECENT_TRADES`:
+a venue's snapshot on resubscribe, a duplicated frame, or a repair that overlaps a late arrival is
+published once. Sequence gaps are published to ``gaps`` and repaired from the venue's REST history;
+after a reconnect, a feed with ``catch_up`` fetches what was traded while disconnected.
 Nothing stops the stream: a bad frame is a dead letter, a lost connection is a reconnect.
 """
 
@@ -13,19 +18,18 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Coroutine, Hashable
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
-from websockets.asyncio.client import ClientConnection
 
 from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RecordName, encode
-from streaming import rest
 from streaming.bus import ensure_topics, make_producer
 from streaming.errors import BrokerError, ParseError, StreamingError
+from streaming.feeds.base import VenueFeed
 from streaming.gaps import SequenceTracker
 from streaming.transport import Backoff, Frame, stream_frames
-from streaming.venues import binance
 from streaming.venues.base import ParsedFrame
 from ticklake.settings import Settings
 from ticklake.timeutil import now_ns
@@ -33,65 +37,29 @@ from ticklake.timeutil import now_ns
 log = logging.getLogger(__name__)
 
 
-SequenceReader = Callable[[ParsedFrame], Iterable[tuple[str, int]]]
-"""Reads the (stream, sequence number) pairs a parsed frame carries, for gap detection."""
+RECENT_TRADES = 200_000
+"""Trade identities a collector remembers to drop re-deliveries (snapshots on resubscribe, repairs)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class VenueFeed:
-    """What a collector needs to know about one venue connection."""
+class RecentKeys:
+    """A bounded set of the most recently added keys (the oldest are forgotten first).
 
-    venue: str
-    url: str
-    parse: Callable[[bytes, int], ParsedFrame]
-    on_connect: Callable[[ClientConnection], Awaitable[None]] | None = None
-    sequences: SequenceReader | None = None
-    repair: Callable[[Gap], list[Trade]] | None = None
-    """Fetches the trades of a gap from the venue's REST history (blocking; run off the event loop)."""
+    Args:
+        capacity: How many keys to remember.
+    """
 
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._keys: dict[Hashable, None] = {}
 
-def binance_trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
-    """Binance ``trade`` ids are consecutive per symbol (``aggTrade`` ids are not checked)."""
-    if parsed.channel.endswith("@trade"):
-        for record in parsed.records:
-            if isinstance(record, Trade):
-                yield f"trades:{record.symbol}", int(record.trade_id)
-
-
-def binance_repair(settings: Settings) -> Callable[[Gap], list[Trade]]:
-    """Repair a Binance trade-id gap from ``historicalTrades``, page by page."""
-    base = settings.resolved_binance_rest_url
-
-    def repair(gap: Gap) -> list[Trade]:
-        instrument = binance.to_instrument(gap.stream.removeprefix("trades:"))
-        found: list[Trade] = []
-        next_id = gap.first_missing
-        while next_id <= gap.last_missing:
-            path, params = binance.rest_trades_request(instrument, next_id, min(1000, gap.last_missing - next_id + 1))
-            page = binance.parse_rest_trades(rest.get(base, path, params), now_ns(), instrument)
-            found += [t for t in page if gap.first_missing <= int(t.trade_id) <= gap.last_missing]
-            if not page:
-                break
-            next_id = int(page[-1].trade_id) + 1
-        return found
-
-    return repair
-
-
-def binance_feed(settings: Settings) -> VenueFeed:
-    """The Binance combined-stream feed of the configured instruments."""
-    streams = binance.stream_names(settings.instruments, settings.binance_trade_channel)
-    return VenueFeed(
-        venue=binance.VENUE,
-        url=binance.combined_stream_url(settings.resolved_binance_ws_url, streams),
-        parse=binance.parse,
-        sequences=binance_trade_ids,
-        repair=binance_repair(settings),
-    )
-
-
-FEEDS: dict[str, Callable[[Settings], VenueFeed]] = {"binance": binance_feed}
-"""Venue id -> feed factory."""
+    def add(self, key: Hashable) -> bool:
+        """Remember ``key``; whether it was new."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            del self._keys[next(iter(self._keys))]
+        return True
 
 
 @dataclasses.dataclass
@@ -108,6 +76,8 @@ class CollectorStats:
     missing: int = 0
     repaired: int = 0
     repair_failures: int = 0
+    duplicates: int = 0
+    caught_up: int = 0
 
 
 class Collector:
@@ -137,6 +107,10 @@ class Collector:
         self._tracker = SequenceTracker()
         self._gaps_found: list[Gap] = []
         self._repairs: set[asyncio.Task[None]] = set()
+        self._trades_topic = settings.topic("trades")
+        self._seen = RecentKeys(RECENT_TRADES)
+        self._last_event: dict[str, int] = {}
+        self._connections_seen = 0
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -189,21 +163,33 @@ class Collector:
             if parsed.control is not None:
                 self.stats.controls += 1
             for record in parsed.records:
+                if type(record) is Trade:
+                    self._publish_trade(record, ts_ingest)
+                    continue
                 topic, name = self._routes[type(record)]
                 self._produce(topic, record.instrument, encode(name, record.to_record(ts_ingest)))
-                if name == "trade":
-                    self.stats.trades += 1
-                else:
-                    self.stats.other_records += 1
+                self.stats.other_records += 1
         self.stats.frames += 1
         self.producer.poll(0)
         if self._delivery_error is not None:
             raise BrokerError(f"Kafka delivery failed: {self._delivery_error}")
 
+    def _publish_trade(self, trade: Trade, ts_ingest: int) -> bool:
+        """Publish a trade unless this collector already published its identity; whether it did."""
+        if not self._seen.add((trade.symbol, trade.trade_id)):
+            self.stats.duplicates += 1
+            return False
+        self._produce(self._trades_topic, trade.instrument, encode("trade", trade.to_record(ts_ingest)))
+        self.stats.trades += 1
+        last = self._last_event.get(trade.instrument)
+        if last is None or trade.ts_event > last:
+            self._last_event[trade.instrument] = trade.ts_event
+        return True
+
     def _check_sequences(self, frame: Frame, parsed: ParsedFrame, ts_ingest: int) -> None:
         """Record every skipped range of sequence numbers as a gap (numbering restarts per connection)."""
         assert self.feed.sequences is not None
-        if frame.seq == 0:
+        if frame.seq == 0 and self.feed.sequences_per_connection:
             self._tracker.reset()
         for stream, number in self.feed.sequences(parsed):
             seen = self._tracker.observe(stream, number)
@@ -245,20 +231,46 @@ class Collector:
             )
             return
         ts_ingest = now_ns()
-        for trade in trades:
-            self._produce(self._routes[Trade][0], trade.instrument, encode("trade", trade.to_record(ts_ingest)))
+        published = sum(self._publish_trade(trade, ts_ingest) for trade in trades)
         complete = len(trades) == gap.missing
         repaired = dataclasses.replace(gap, repaired=complete)
         self._produce(self._gaps_topic, gap.stream, encode("gap", repaired.to_record(ts_ingest)))
-        self.stats.repaired += len(trades)
-        log.info("collector %s: repaired %d of %d missing in %s", self.feed.venue, len(trades), gap.missing, gap.stream)
+        self.stats.repaired += published
+        log.info(
+            "collector %s: repaired %d of %d missing in %s (%d new)",
+            self.feed.venue,
+            len(trades),
+            gap.missing,
+            gap.stream,
+            published,
+        )
+
+    async def _catch_up(self) -> None:
+        """After a reconnect, fetch the trades since the last one seen of each instrument (``feed.catch_up``)."""
+        assert self.feed.catch_up is not None
+        since = dict(self._last_event)
+        try:
+            trades = await asyncio.to_thread(self.feed.catch_up, since)
+        except (StreamingError, ParseError) as error:
+            self.stats.repair_failures += 1
+            log.error("collector %s: catch-up after reconnect failed: %s", self.feed.venue, error)
+            return
+        ts_ingest = now_ns()
+        published = sum(self._publish_trade(trade, ts_ingest) for trade in trades)
+        self.stats.caught_up += published
+        log.info(
+            "collector %s: caught up %d trades after a reconnect (%d new)", self.feed.venue, len(trades), published
+        )
 
     def start_repairs(self) -> None:
         """Start a background repair for every gap found since the last call."""
         while self._gaps_found:
-            task = asyncio.create_task(self._repair(self._gaps_found.pop(0)))
-            self._repairs.add(task)
-            task.add_done_callback(self._repairs.discard)
+            self._start(self._repair(self._gaps_found.pop(0)))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
 
     async def _capture(self, stop: asyncio.Event, report_every: float) -> None:
         backoff = Backoff(self.settings.ws_backoff_initial, self.settings.ws_backoff_max)
@@ -269,9 +281,16 @@ class Collector:
             ping_interval=self.settings.ws_ping_interval,
             ping_timeout=self.settings.ws_ping_timeout,
             on_connect=self.feed.on_connect,
+            headers=self.feed.headers,
+            app_ping=self.feed.app_ping,
+            stale_after=self.settings.ws_stale_seconds,
             stop=stop,
         ):
             self.handle(frame)
+            if frame.seq == 0 and self.feed.catch_up is not None and self._connections_seen:
+                self._start(self._catch_up())
+            if frame.seq == 0:
+                self._connections_seen += 1
             if self._gaps_found:
                 self.start_repairs()
             if time.monotonic() - last_report >= report_every:

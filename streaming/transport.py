@@ -23,6 +23,10 @@ from ticklake.timeutil import now_ns
 log = logging.getLogger(__name__)
 
 
+STALE_CLOSE_CODE = 4000
+"""Close code the transport uses when it gives up on a silent connection."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Frame:
     """One frame as received."""
@@ -56,6 +60,9 @@ async def stream_frames(
     ping_interval: float,
     ping_timeout: float,
     on_connect: Callable[[ClientConnection], Awaitable[None]] | None = None,
+    headers: Callable[[], dict[str, str]] | None = None,
+    app_ping: tuple[str, float] | None = None,
+    stale_after: float | None = None,
     stop: asyncio.Event | None = None,
     rng: random.Random | None = None,
 ) -> AsyncIterator[Frame]:
@@ -67,6 +74,10 @@ async def stream_frames(
         ping_interval: Seconds between keep-alive pings.
         ping_timeout: Seconds without a pong before the connection counts as dead.
         on_connect: Called on every new connection before reading (e.g. to send subscriptions).
+        headers: Computes extra handshake headers for every connection attempt (e.g. a signature).
+        app_ping: ``(text, seconds)``: send this text message that often, for venues that want an
+            application-level ping besides the WebSocket one (Polymarket's ``PING``).
+        stale_after: Reconnect when no frame arrived for this many seconds (a venue gone silent).
         stop: When set, the stream ends after the next frame (or cancel the consuming task).
         rng: Randomness for jitter (seedable in tests).
 
@@ -81,6 +92,7 @@ async def stream_frames(
         try:
             async with connect(
                 url,
+                additional_headers=headers() if headers is not None else None,
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 max_size=2**24,
@@ -90,16 +102,26 @@ async def stream_frames(
                 log.info("connected to %s (connection %s)", url, connection_id)
                 if on_connect is not None:
                     await on_connect(websocket)
-                seq = 0
-                async for message in websocket:
-                    received = now_ns()
-                    data = message.encode() if isinstance(message, str) else bytes(message)
-                    yield Frame(connection_id, seq, received, data)
-                    seq += 1
-                    attempt = 0
-                    if stop.is_set():
-                        return
+                last_frame = [now_ns()]
+                helpers = [asyncio.create_task(_ping(websocket, *app_ping))] if app_ping is not None else []
+                if stale_after is not None:
+                    helpers.append(asyncio.create_task(_watchdog(websocket, last_frame, stale_after)))
+                try:
+                    seq = 0
+                    async for message in websocket:
+                        received = last_frame[0] = now_ns()
+                        data = message.encode() if isinstance(message, str) else bytes(message)
+                        yield Frame(connection_id, seq, received, data)
+                        seq += 1
+                        attempt = 0
+                        if stop.is_set():
+                            return
+                finally:
+                    for helper in helpers:
+                        helper.cancel()
             reason = "closed by the peer"
+            if stale_after is not None and (now_ns() - last_frame[0]) / 1e9 >= stale_after:
+                reason = f"no frame for {stale_after} s: stale, reconnecting"
         except InvalidURI as error:
             raise StreamingError(f"invalid WebSocket URL {url!r}: {error}") from error
         except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as error:
@@ -109,3 +131,21 @@ async def stream_frames(
         log.warning("connection %s to %s lost (%s); reconnecting in %.2f s", connection_id, url, reason, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def _watchdog(websocket: ClientConnection, last_frame: list[int], stale_after: float) -> None:
+    """Close the connection once no frame has arrived for ``stale_after`` seconds."""
+    while True:
+        idle = (now_ns() - last_frame[0]) / 1e9
+        if idle >= stale_after:
+            await websocket.close(STALE_CLOSE_CODE, "stale: no frame")
+            return
+        await asyncio.sleep(stale_after - idle)
+
+
+async def _ping(websocket: ClientConnection, text: str, every: float) -> None:
+    """Send an application-level ping text every ``every`` seconds until the connection closes."""
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await asyncio.sleep(every)
+            await websocket.send(text)

@@ -83,7 +83,8 @@ def capture(
     venue: Annotated[str, typer.Option(help="Venue to capture.")] = "binance",
 ) -> None:
     """Capture a venue's WebSocket feed into Kafka (raw frames, trades, dead letters)."""
-    from streaming.collector import FEEDS, Collector
+    from streaming.collector import Collector
+    from streaming.feeds.registry import FEEDS
 
     settings = _setup()
     if venue not in FEEDS:

@@ -2,8 +2,8 @@
 
 Every field can be set from the environment with the ``TICKLAKE_`` prefix, e.g.
 ``TICKLAKE_STATE_DIR=/data/ticklake`` or ``TICKLAKE_SIM_RATE=500``. List and mapping fields take JSON
-(``TICKLAKE_INSTRUMENTS='["BTC-USDT","ETH-USDT"]'``). Bad values fail at start with the variable's
-name (see :func:`load_settings`).
+(``TICKLAKE_INSTRUMENTS='{"binance": ["BTC-USDT", "ETH-USDT"]}'``). Bad values fail at start with the
+variable's name (see :func:`load_settings`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,48 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import typing
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from contracts.instruments import PREDICTION_VENUES, InstrumentKind, is_canonical, kind_of
 from ticklake.errors import ConfigError
 
 ENV_PREFIX = "TICKLAKE_"
+
+Scenario = Literal[
+    "steady", "bursts", "disconnects", "gaps", "duplicates", "out_of_order", "malformed", "silence", "all"
+]
+SCENARIOS: tuple[str, ...] = typing.get_args(Scenario)
+"""The simulator's fault presets (see :mod:`streaming.simulator.scenario`)."""
+
+VENUES: tuple[str, ...] = ("binance", "coinbase", "kraken", "krakenfutures", "kalshi", "polymarket")
+"""Every venue ticklake speaks, by id."""
+
+DEFAULT_INSTRUMENTS: dict[str, tuple[str, ...]] = {
+    "binance": ("BTC-USDT", "ETH-USDT", "SOL-USDT"),
+    "coinbase": ("BTC-USD", "ETH-USD"),
+    "kraken": ("BTC-USD", "ETH-USD"),
+    "krakenfutures": ("BTC-USD-PERP", "ETH-USD-PERP"),
+    "kalshi": ("KALSHI:KXBTCD-26NOV2117-T95999.99", "KALSHI:KXETHD-26NOV2117-T3499.99"),
+    "polymarket": (
+        "POLYMARKET:21742633143463906290569050155826241533067272736897614950488156847949938836455",
+        "POLYMARKET:48331043336612883890938759509493159234755048973500640148014422747788308965732",
+    ),
+}
+"""Per venue, the instruments captured (and simulated) unless ``TICKLAKE_INSTRUMENTS`` names others."""
+
+_VENUE_KINDS: dict[str, tuple[InstrumentKind, ...]] = {
+    "binance": ("spot",),
+    "coinbase": ("spot", "perpetual"),
+    "kraken": ("spot",),
+    "krakenfutures": ("perpetual", "future"),
+    "kalshi": ("prediction",),
+    "polymarket": ("prediction",),
+}
 
 
 class Settings(BaseSettings):
@@ -55,18 +88,33 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, le=1024)
 
     # --- venues and the simulator --------------------------------------------------------------
-    instruments: list[str] = Field(
-        default_factory=lambda: ["BTC-USDT", "ETH-USDT", "SOL-USDT"],
+    venues: list[str] = Field(
+        default_factory=lambda: ["binance"],
         min_length=1,
-        description="Canonical instruments captured (and simulated).",
+        description="Venues captured (and simulated), by id: " + ", ".join(VENUES) + ".",
     )
-    binance_ws_url: str | None = Field(
-        default=None, description="Binance WebSocket base URL; default: the local simulator."
+    instruments: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per venue, the canonical instruments captured (and simulated); a venue left out "
+        "uses its DEFAULT_INSTRUMENTS.",
     )
-    binance_rest_url: str | None = Field(
-        default=None, description="Binance REST base URL (gap repair); default: the local simulator."
+    ws_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per venue, the WebSocket base URL (e.g. wss://stream.binance.com:9443); default: the simulator.",
+    )
+    rest_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per venue, the REST base URL used for gap repair; default: the simulator.",
     )
     binance_trade_channel: Literal["trade", "aggTrade"] = "trade"
+    kalshi_api_key_id: str | None = Field(
+        default=None, description="Kalshi API key id (signs the WebSocket handshake); default: a development key."
+    )
+    kalshi_private_key_path: Path | None = Field(
+        default=None,
+        description="PEM file of the Kalshi API key's RSA private key; default: a development key generated "
+        "under state_dir, which the simulator trusts.",
+    )
     sim_host: str = "127.0.0.1"
     sim_port: int = Field(default=8765, ge=1, le=65535)
     sim_seed: int = 42
@@ -81,12 +129,37 @@ class Settings(BaseSettings):
     sim_ground_truth: Path | None = Field(
         default=None, description="Write every trade the simulator sends to this JSONL file."
     )
+    sim_scenario: Scenario = Field(
+        default="steady",
+        description="Preset of faults: " + ", ".join(SCENARIOS) + "; the sim_* knobs below override its values.",
+    )
+    sim_duplicate_every: int | None = Field(default=None, ge=1, description="Send every Nth trade twice.")
+    sim_reorder_every: int | None = Field(
+        default=None, ge=2, description="Deliver every Nth trade after the next one (out-of-order delivery)."
+    )
+    sim_malformed_every: int | None = Field(
+        default=None, ge=1, description="After every Nth trade, send a malformed frame."
+    )
+    sim_burst_every: float | None = Field(
+        default=None, gt=0, description="Every this many seconds, trade sim_burst_factor times faster..."
+    )
+    sim_burst_seconds: float = Field(default=1.0, gt=0, description="...for this many seconds.")
+    sim_burst_factor: float = Field(default=10.0, ge=1)
+    sim_silence_after: float | None = Field(
+        default=None, gt=0, description="Seconds after the start at which every venue stops sending (stays connected)."
+    )
+    sim_silence_seconds: float | None = Field(
+        default=None, gt=0, description="How long the silence lasts (default: for good)."
+    )
 
     # --- WebSocket transport -------------------------------------------------------------------
     ws_ping_interval: float = Field(default=20.0, gt=0)
     ws_ping_timeout: float = Field(default=20.0, gt=0)
     ws_backoff_initial: float = Field(default=0.5, gt=0)
     ws_backoff_max: float = Field(default=30.0, gt=0)
+    ws_stale_seconds: float = Field(
+        default=30.0, gt=0, description="Reconnect when a connection has carried no frame for this long."
+    )
 
     # --- bronze sink ---------------------------------------------------------------------------
     sink_batch_rows: int = Field(default=100_000, ge=1, description="Commit when a table's batch has this many rows.")
@@ -118,13 +191,39 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
 
+    @field_validator("venues")
+    @classmethod
+    def _known_venues(cls, value: list[str]) -> list[str]:
+        _check_venues(value)
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate venues in {value}")
+        return value
+
+    @field_validator("ws_urls", "rest_urls")
+    @classmethod
+    def _urls_of_known_venues(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_venues(value)
+        for venue, url in value.items():
+            if "://" not in url:
+                raise ValueError(f"{venue}: {url!r} is not a URL")
+        return value
+
     @field_validator("instruments")
     @classmethod
-    def _canonical_instruments(cls, value: list[str]) -> list[str]:
-        for name in value:
-            base, sep, quote = name.partition("-")
-            if not sep or not base.isalnum() or not quote.isalnum() or name != name.upper():
-                raise ValueError(f"{name!r} is not a canonical BASE-QUOTE instrument such as 'BTC-USDT'")
+    def _canonical_instruments(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        _check_venues(value)
+        for venue, names in value.items():
+            if not names:
+                raise ValueError(f"{venue}: the list of instruments is empty")
+            if len(set(names)) != len(names):
+                raise ValueError(f"{venue}: duplicate instruments in {names}")
+            for name in names:
+                prefix = PREDICTION_VENUES.get(venue, "")
+                if not is_canonical(name) or kind_of(name) not in _VENUE_KINDS[venue] or not name.startswith(prefix):
+                    raise ValueError(
+                        f"{venue}: {name!r} is not a canonical {' or '.join(_VENUE_KINDS[venue])} instrument "
+                        f"such as {DEFAULT_INSTRUMENTS[venue][0]!r}"
+                    )
         return value
 
     @model_validator(mode="after")
@@ -152,15 +251,17 @@ class Settings(BaseSettings):
         """The warehouse location, defaulting to a folder in the state folder."""
         return self.warehouse or (self.state_path / "warehouse").as_uri()
 
-    @property
-    def resolved_binance_ws_url(self) -> str:
-        """The Binance WebSocket base URL (the simulator unless set)."""
-        return self.binance_ws_url or f"ws://{self.sim_host}:{self.sim_port}/binance"
+    def instruments_of(self, venue: str) -> list[str]:
+        """The canonical instruments captured on a venue (its :data:`DEFAULT_INSTRUMENTS` unless set)."""
+        return self.instruments.get(venue) or list(DEFAULT_INSTRUMENTS[venue])
 
-    @property
-    def resolved_binance_rest_url(self) -> str:
-        """The Binance REST base URL (the simulator unless set)."""
-        return self.binance_rest_url or f"http://{self.sim_host}:{self.sim_port}/binance"
+    def ws_url(self, venue: str) -> str:
+        """A venue's WebSocket base URL (the simulator's ``ws://<sim>/<venue>`` unless set)."""
+        return self.ws_urls.get(venue) or f"ws://{self.sim_host}:{self.sim_port}/{venue}"
+
+    def rest_url(self, venue: str) -> str:
+        """A venue's REST base URL (the simulator's ``http://<sim>/<venue>`` unless set)."""
+        return self.rest_urls.get(venue) or f"http://{self.sim_host}:{self.sim_port}/{venue}"
 
     @property
     def dagster_home(self) -> Path:
@@ -170,6 +271,12 @@ class Settings(BaseSettings):
     def topic(self, kind: str) -> str:
         """The Kafka topic name of a record kind (``raw``, ``trades``, ``dlq``...)."""
         return f"{self.topic_prefix}.{kind}"
+
+
+def _check_venues(venues: object) -> None:
+    unknown = [venue for venue in venues if venue not in VENUES]  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"unknown venues {unknown}; known: {', '.join(VENUES)}")
 
 
 def _describe(error: ValidationError) -> str:

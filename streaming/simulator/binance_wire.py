@@ -84,18 +84,3 @@ def trade_id_of(trade: SimTrade, channel: Channel) -> str:
     if channel == "trade":
         return str(trade.trade_id)
     return f"{trade.trade_id}-{trade.trade_id}"
-
-
-def ground_truth_line(trade: SimTrade, channel: Channel) -> str:
-    """One ground-truth JSON line (with the newline) for a trade sent on a channel.
-
-    The fields are ``venue``, ``instrument``, ``symbol``, ``trade_id`` (as the parser reads it from
-    that channel), ``price`` and ``size`` (the exact decimal text sent), ``side`` and ``ts_event``
-    (epoch nanoseconds).
-    """
-    return (
-        f'{{"venue":"{binance.VENUE}","instrument":"{trade.instrument}",'
-        f'"symbol":"{symbol_of(trade.instrument)}","trade_id":"{trade_id_of(trade, channel)}",'
-        f'"price":"{trade.price_text}","size":"{trade.size_text}","side":"{trade.side}",'
-        f'"ts_event":{trade.ts_ms * 1_000_000}}}\n'
-    )

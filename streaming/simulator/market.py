@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
-from contracts.instruments import split_spot
+from contracts.instruments import kind_of, split_spot
 
 SimSide = Literal["buy", "sell"]
 
@@ -46,12 +46,14 @@ class InstrumentProfile:
         tick: The price increment, as decimal text (at least ``1e-8``).
         size_decimals: Fractional digits of sizes (the lot step is ``10**-size_decimals``).
         median_size: The median trade size in base units.
+        max_price: The highest price, as decimal text (a prediction contract pays at most 1), or ``None``.
     """
 
     start_price: str
     tick: str
     size_decimals: int
     median_size: float
+    max_price: str | None = None
 
 
 PROFILES: dict[str, InstrumentProfile] = {
@@ -68,20 +70,27 @@ PROFILES: dict[str, InstrumentProfile] = {
 DEFAULT_PROFILE = InstrumentProfile("1.0000", "0.0001", 1, 100.0)
 """The profile of every other instrument."""
 
+PREDICTION_PROFILE = InstrumentProfile("0.50", "0.01", 0, 40.0, max_price="0.99")
+"""A prediction-market contract: a probability in cents between 0.01 and 0.99, whole contracts."""
+
 
 def profile_of(instrument: str) -> InstrumentProfile:
     """The trading profile of a canonical instrument.
 
     Args:
-        instrument: A canonical instrument such as ``"BTC-USDT"``.
+        instrument: A canonical instrument such as ``"BTC-USDT"``, ``"BTC-USD-PERP"`` or ``"KALSHI:X"``.
 
     Returns:
-        The base asset's profile when quoted in a USD stablecoin, else :data:`DEFAULT_PROFILE`.
+        :data:`PREDICTION_PROFILE` for a prediction contract; else the base asset's profile when
+        quoted in a USD stablecoin (perpetuals and futures trade like their spot pair), else
+        :data:`DEFAULT_PROFILE`.
 
     Raises:
         ValueError: The name is not canonical.
     """
-    base, quote = split_spot(instrument)
+    if kind_of(instrument) == "prediction":
+        return PREDICTION_PROFILE
+    base, quote = split_spot("-".join(instrument.split("-")[:2]))
     if quote in _STABLE_QUOTES:
         return PROFILES.get(base, DEFAULT_PROFILE)
     return DEFAULT_PROFILE
@@ -127,6 +136,7 @@ class _Walk:
         "instrument",
         "last_ms",
         "log_median",
+        "max_ticks",
         "next_agg_id",
         "next_trade_id",
         "rng",
@@ -151,6 +161,7 @@ class _Walk:
         self.rng = random.Random(f"ticklake-simulator/{seed}/{instrument}")
         self.tick_units = int(tick_units)
         self.start_ticks = int(start_ticks)
+        self.max_ticks = int(Decimal(profile.max_price) / tick) if profile.max_price is not None else None
         self.ticks = self.start_ticks
         self.size_step_units = 10 ** (PRICE_DECIMALS - profile.size_decimals)
         self.log_median = math.log(profile.median_size * 10**profile.size_decimals)
@@ -166,6 +177,8 @@ class _Walk:
         move = abs(round(rng.gauss(0.0, sigma)))
         reversion = round((self.start_ticks - self.ticks) * _REVERSION)
         self.ticks = max(1, self.ticks + (move if side == "buy" else -move) + reversion)
+        if self.max_ticks is not None:
+            self.ticks = min(self.ticks, self.max_ticks)
         lots = max(1, round(math.exp(self.log_median + _SIZE_SIGMA * rng.gauss(0.0, 1.0))))
         if ts_ms > self.last_ms:
             self.last_ms = ts_ms

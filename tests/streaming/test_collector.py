@@ -14,8 +14,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from contracts.schemas import decode
 from streaming.bus import client_config, ensure_topics, partitions_of
-from streaming.collector import Collector, binance_feed
+from streaming.collector import Collector
 from streaming.errors import ParseError
+from streaming.feeds.binance import feed as binance_feed
 from streaming.sink import BronzeSink, CommitReport
 from streaming.transport import Frame
 from streaming.venues import binance

@@ -26,10 +26,13 @@ def test_defaults_live_under_an_absolute_state_folder(monkeypatch: pytest.Monkey
     assert settings.resolved_warehouse == (state / "warehouse").as_uri()
     assert settings.resolved_warehouse.startswith("file:///")
     assert settings.dagster_home == state / "dagster"
-    assert settings.resolved_binance_ws_url == "ws://127.0.0.1:8765/binance"
+    assert settings.ws_url("binance") == "ws://127.0.0.1:8765/binance"
+    assert settings.rest_url("kalshi") == "http://127.0.0.1:8765/kalshi"
     assert settings.kafka_bootstrap == "127.0.0.1:9092" and settings.kafka_embedded
     assert settings.kafka_properties == {}
-    assert settings.instruments == ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+    assert settings.instruments_of("binance") == ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+    assert settings.instruments_of("krakenfutures") == ["BTC-USD-PERP", "ETH-USD-PERP"]
+    assert settings.sim_scenario == "steady"
     assert settings.topic("trades") == "ticklake.trades"
     assert settings.ws_backoff_initial <= settings.ws_backoff_max
     assert not state.exists(), "reading settings must not create state (no I/O at load)"
@@ -67,7 +70,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     settings = load_settings()
 
     assert settings.state_path == (tmp_path / "elsewhere").resolve()
-    assert settings.resolved_binance_ws_url == "ws://127.0.0.2:9999/binance"
+    assert settings.ws_url("binance") == "ws://127.0.0.2:9999/binance"
     assert settings.sim_rate == 2.5 and settings.sim_max_trades == 10
     assert settings.kafka_bootstrap == "broker-1:19092,broker-2:19092"
     assert settings.kafka_embedded is False
@@ -78,8 +81,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert settings.resolved_catalog_uri == "postgresql+psycopg://lake@db/catalog"
     assert settings.resolved_warehouse == "s3://bucket/warehouse"
 
-    monkeypatch.setenv("TICKLAKE_BINANCE_WS_URL", "wss://stream.binance.com:9443")
-    assert load_settings().resolved_binance_ws_url == "wss://stream.binance.com:9443"
+    monkeypatch.setenv("TICKLAKE_WS_URLS", '{"binance": "wss://stream.binance.com:9443"}')
+    assert load_settings().ws_url("binance") == "wss://stream.binance.com:9443"
 
 
 def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,10 +91,14 @@ def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 def test_json_list_and_mapping_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKLAKE_INSTRUMENTS", '["BTC-USDT", "PEPE-USDT"]')
+    monkeypatch.setenv("TICKLAKE_INSTRUMENTS", '{"binance": ["BTC-USDT", "PEPE-USDT"]}')
+    monkeypatch.setenv("TICKLAKE_WS_URLS", '{"kraken": "wss://ws.kraken.com"}')
     monkeypatch.setenv("TICKLAKE_KAFKA_PROPERTIES", '{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}')
     settings = load_settings()
-    assert settings.instruments == ["BTC-USDT", "PEPE-USDT"]
+    assert settings.instruments_of("binance") == ["BTC-USDT", "PEPE-USDT"]
+    assert settings.instruments_of("coinbase") == ["BTC-USD", "ETH-USD"]  # a venue left out keeps its default
+    assert settings.ws_url("kraken") == "wss://ws.kraken.com"
+    assert settings.ws_url("binance") == "ws://127.0.0.1:8765/binance"
     assert settings.kafka_properties == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}
 
 
@@ -123,9 +130,18 @@ def test_settings_are_frozen() -> None:
         ({"TICKLAKE_TOPIC_PREFIX": "bad prefix!"}, "TICKLAKE_TOPIC_PREFIX"),
         ({"TICKLAKE_BINANCE_TRADE_CHANNEL": "depth"}, "TICKLAKE_BINANCE_TRADE_CHANNEL"),
         ({"TICKLAKE_PARTITIONS_START": "yesterday"}, "TICKLAKE_PARTITIONS_START"),
-        ({"TICKLAKE_INSTRUMENTS": '["btcusdt"]'}, "TICKLAKE_INSTRUMENTS"),
-        ({"TICKLAKE_INSTRUMENTS": '["BTCUSDT"]'}, "TICKLAKE_INSTRUMENTS"),
-        ({"TICKLAKE_INSTRUMENTS": "[]"}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '{"binance": ["btcusdt"]}'}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '{"binance": ["BTCUSDT"]}'}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '{"binance": []}'}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '{"binance": ["BTC-USDT", "BTC-USDT"]}'}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '{"nasdaq": ["BTC-USDT"]}'}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '{"krakenfutures": ["BTC-USD"]}'}, "TICKLAKE_INSTRUMENTS"),  # not a perp
+        ({"TICKLAKE_INSTRUMENTS": '{"kalshi": ["POLYMARKET:123"]}'}, "TICKLAKE_INSTRUMENTS"),
+        ({"TICKLAKE_INSTRUMENTS": '["BTC-USDT"]'}, "TICKLAKE_INSTRUMENTS"),  # a list, not per venue
+        ({"TICKLAKE_VENUES": '["binance", "nyse"]'}, "TICKLAKE_VENUES"),
+        ({"TICKLAKE_VENUES": "[]"}, "TICKLAKE_VENUES"),
+        ({"TICKLAKE_WS_URLS": '{"kraken": "not a url"}'}, "TICKLAKE_WS_URLS"),
+        ({"TICKLAKE_SIM_SCENARIO": "earthquake"}, "TICKLAKE_SIM_SCENARIO"),
         ({"TICKLAKE_INSTRUMENTS": "BTC-USDT,ETH-USDT"}, "TICKLAKE_INSTRUMENTS"),  # not JSON
         ({"TICKLAKE_KAFKA_PROPERTIES": "[1, 2]"}, "TICKLAKE_KAFKA_PROPERTIES"),
         ({"TICKLAKE_KAFKA_PROPERTIES": "{not json"}, "TICKLAKE_KAFKA_PROPERTIES"),

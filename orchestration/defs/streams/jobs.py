@@ -20,7 +20,8 @@ from dagster import (
 
 from orchestration.defs.resources import LakeResource
 from streaming.aggregator import LiveCandleService, aggregator_from_settings
-from streaming.collector import FEEDS, Collector
+from streaming.collector import Collector
+from streaming.feeds.registry import FEEDS
 from streaming.sink import BronzeSink, CommitReport
 
 SINK_JOB = "stream_bronze_sink"

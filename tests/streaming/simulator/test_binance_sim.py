@@ -1,9 +1,8 @@
-"""The Binance simulator: a deterministic tape, Binance's wire format, and the real WebSocket server."""
+"""The Binance simulator: Binance's wire format and protocol on the real WebSocket server."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import signal
@@ -22,7 +21,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from contracts.records import Trade
 from streaming.simulator import binance_wire
-from streaming.simulator.market import Market, SimTrade, iter_trades, profile_of
+from streaming.simulator.binance import BinanceSim
+from streaming.simulator.market import Market, SimTrade, iter_trades
 from streaming.simulator.server import open_simulator, serve_simulator
 from streaming.venues import binance
 from streaming.venues.binance import Channel
@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": INSTRUMENTS, "sim_seed": 7, "sim_rate": 200.0}
+    values: dict[str, Any] = {"instruments": {"binance": INSTRUMENTS}, "sim_seed": 7, "sim_rate": 200.0}
     values.update(overrides)
     return load_settings(**values)
 
@@ -75,78 +75,6 @@ async def recv_trades(ws: ClientConnection, count: int) -> list[tuple[str, Trade
 
 def key(trade: Trade) -> tuple[Any, ...]:
     return (trade.venue, trade.instrument, trade.symbol, trade.trade_id, trade.price, trade.size, trade.side)
-
-
-# --- market --------------------------------------------------------------------------------------
-
-
-def tape(market: Market, order: list[str], count: int) -> list[SimTrade]:
-    return [market.next_trade(order[i % len(order)], 1_790_000_000_000 + i) for i in range(count)]
-
-
-def essence(trades: list[SimTrade]) -> list[tuple[Any, ...]]:
-    return [(t.instrument, t.trade_id, t.agg_id, t.price_text, t.size_text, t.side) for t in trades]
-
-
-def test_same_seed_same_tape() -> None:
-    first = tape(Market(42, INSTRUMENTS), INSTRUMENTS, 3000)
-    second = tape(Market(42, INSTRUMENTS), INSTRUMENTS, 3000)
-    assert essence(first) == essence(second)
-    other_seed = tape(Market(43, INSTRUMENTS), INSTRUMENTS, 3000)
-    assert essence(first) != essence(other_seed)
-
-
-def test_instrument_tape_does_not_depend_on_interleaving_or_the_other_instruments() -> None:
-    together = tape(Market(42, INSTRUMENTS), INSTRUMENTS, 900)
-    alone = tape(Market(42, ["SOL-USDT", "BTC-USDT"]), ["BTC-USDT", "BTC-USDT", "SOL-USDT"], 900)
-    for instrument in ("BTC-USDT", "SOL-USDT"):
-        a = [t for t in together if t.instrument == instrument]
-        b = [t for t in alone if t.instrument == instrument]
-        n = min(len(a), len(b))
-        assert n >= 300
-        assert essence(a[:n]) == essence(b[:n])
-
-
-def test_tape_is_realistic() -> None:
-    times = range(1_790_000_000_000, 1_790_000_010_000)
-    trades = list(iter_trades(1, [*INSTRUMENTS, "PEPE-USDT", "FOO-BAR"], times))
-    by_instrument: dict[str, list[SimTrade]] = {}
-    for trade in trades:
-        by_instrument.setdefault(trade.instrument, []).append(trade)
-    starts = {"BTC-USDT": 65000, "ETH-USDT": 3000, "SOL-USDT": 150, "PEPE-USDT": 0.00001234, "FOO-BAR": 1}
-    for instrument, tape_ in by_instrument.items():
-        profile = profile_of(instrument)
-        tick = Decimal(profile.tick)
-        ids = [t.trade_id for t in tape_]
-        assert ids[0] >= 3_000_000_000
-        assert all(b == a + 1 for a, b in itertools.pairwise(ids)), "ids strictly increasing"
-        aggs = [t.agg_id for t in tape_]
-        assert all(b > a for a, b in itertools.pairwise(aggs))
-        assert {t.side for t in tape_} == {"buy", "sell"}
-        for t in tape_:
-            assert t.price > 0 and t.price % tick == 0
-            assert t.size > 0 and t.size % Decimal(1).scaleb(-profile.size_decimals) == 0
-            assert t.price_text.split(".")[1].__len__() == 8 and t.size_text.split(".")[1].__len__() == 8
-        prices = [float(t.price) for t in tape_]
-        assert 0.8 * starts[instrument] < min(prices) <= max(prices) < 1.2 * starts[instrument]
-        assert len(set(prices)) > 10, "the price moves"
-
-
-def test_event_times_never_go_back() -> None:
-    market = Market(1, ["BTC-USDT"])
-    times = [market.next_trade("BTC-USDT", ts).ts_ms for ts in (1000, 1005, 990, 1006)]
-    assert times == [1000, 1005, 1005, 1006]
-
-
-def test_market_rejects_bad_input() -> None:
-    with pytest.raises(ValueError):
-        Market(1, [])
-    with pytest.raises(ValueError):
-        Market(1, ["BTC-USDT", "BTC-USDT"])
-    with pytest.raises(ValueError):
-        Market(1, ["btcusdt"])
-    with pytest.raises(KeyError):
-        Market(1, ["BTC-USDT"]).next_trade("ETH-USDT", 1)
 
 
 # --- wire format ---------------------------------------------------------------------------------
@@ -184,7 +112,8 @@ def test_ground_truth_line() -> None:
     trade = SimTrade(
         "BTC-USDT", 3_000_000_123, 1_000_000_001, "65000.01000000", "0.00100000", "sell", 1_790_000_000_000
     )
-    assert json.loads(binance_wire.ground_truth_line(trade, "aggTrade")) == {
+    sim = BinanceSim(sim_settings())
+    assert json.loads(sim.ground_truth_line(trade, "aggTrade")) == {
         "venue": "binance",
         "instrument": "BTC-USDT",
         "symbol": "BTCUSDT",
@@ -193,8 +122,9 @@ def test_ground_truth_line() -> None:
         "size": "0.00100000",
         "side": "sell",
         "ts_event": 1_790_000_000_000_000_000,
+        "sent": True,
     }
-    assert json.loads(binance_wire.ground_truth_line(trade, "trade"))["trade_id"] == "3000000123"
+    assert json.loads(sim.ground_truth_line(trade, "trade"))["trade_id"] == "3000000123"
 
 
 # --- the server ----------------------------------------------------------------------------------
@@ -206,14 +136,14 @@ def test_combined_stream_endpoint_serves_the_seeded_tape() -> None:
     async def scenario() -> None:
         async with (
             open_simulator(settings, port=0) as sim,
-            connect(f"{sim.binance_url}/stream?streams=btcusdt@trade/ethusdt@aggTrade") as ws,
+            connect(f"{sim.url('binance')}/stream?streams=btcusdt@trade/ethusdt@aggTrade") as ws,
         ):
             received = await recv_trades(ws, 120)
         channels = {channel for channel, _, _ in received}
         assert channels == {"btcusdt@trade", "ethusdt@aggTrade"}
         assert all("stream" in raw and "data" in raw for _, _, raw in received)
         # Exactly the seeded tape, in order, per instrument (times come from the wall clock).
-        reference = Market(settings.sim_seed, settings.instruments)
+        reference = Market(settings.sim_seed, settings.instruments_of("binance"))
         for _, trade, raw in received:
             expected = reference.next_trade(trade.instrument, 0)
             channel: Channel = "trade" if trade.symbol == "BTCUSDT" else "aggTrade"
@@ -231,9 +161,9 @@ def test_raw_endpoint_with_live_subscription_and_microseconds() -> None:
     async def scenario() -> None:
         async with (
             open_simulator(settings, port=0) as sim,
-            connect(f"{sim.binance_url}/ws?timeUnit=MICROSECOND") as ws,
+            connect(f"{sim.url('binance')}/ws?timeUnit=MICROSECOND") as ws,
         ):
-            assert not sim.simulator.trades_sent  # nothing trades before a subscription
+            assert not sim.venues["binance"].trades_sent  # nothing trades before a subscription
             await ws.send(binance.subscribe_message(["solusdt@trade"], 1))
             ack = await ws.recv()  # the ack comes before any frame of the stream
             assert json.loads(ack) == {"result": None, "id": 1}
@@ -267,7 +197,7 @@ async def _until(ws: ClientConnection, last: Callable[[dict[str, Any]], bool]) -
 
 def test_bad_requests_get_binance_error_frames() -> None:
     async def scenario() -> None:
-        async with open_simulator(sim_settings(), port=0) as sim, connect(f"{sim.binance_url}/ws") as ws:
+        async with open_simulator(sim_settings(), port=0) as sim, connect(f"{sim.url('binance')}/ws") as ws:
             requests: list[str] = [
                 "not json",
                 json.dumps({"method": "FROB", "id": 9}),
@@ -309,7 +239,7 @@ def test_unknown_paths_and_streams_are_refused() -> None:
                     async with connect(base + path):
                         pass
                 assert refused.value.response.status_code == status, path
-            assert not sim.simulator.trades_sent
+            assert not sim.venues["binance"].trades_sent
 
     run(scenario)
 
@@ -321,14 +251,14 @@ def test_max_trades_and_ground_truth(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[Trade], list[dict[str, Any]]]:
         async with (
             open_simulator(settings, port=0) as sim,
-            connect(f"{sim.binance_url}/stream?streams=btcusdt@trade/ethusdt@trade") as combined,
-            connect(f"{sim.binance_url}/ws") as raw,
-            connect(f"{sim.binance_url}/stream?streams=btcusdt@trade") as duplicate,
+            connect(f"{sim.url('binance')}/stream?streams=btcusdt@trade/ethusdt@trade") as combined,
+            connect(f"{sim.url('binance')}/ws") as raw,
+            connect(f"{sim.url('binance')}/stream?streams=btcusdt@trade") as duplicate,
         ):
             await raw.send(binance.subscribe_message(["solusdt@aggTrade"], 1))
             assert await recv_json(raw) == {"result": None, "id": 1}
-            await asyncio.wait_for(sim.ticker, TIMEOUT)  # ends once max_trades were sent
-            assert sim.simulator.trades_sent == 40 and sim.simulator.exhausted
+            await asyncio.wait_for(sim.tasks["binance"], TIMEOUT)  # ends once max_trades were sent
+            assert sim.venues["binance"].trades_sent == 40 and sim.venues["binance"].exhausted
             received: list[Trade] = []
             duplicates: list[Trade] = []
             for ws, sink in ((combined, received), (raw, received), (duplicate, duplicates)):
@@ -407,7 +337,7 @@ def test_run_simulator_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     text = log.read_text()
-    assert "Binance spot on ws://127.0.0.1" in text and "stopped by SIGTERM" in text
+    assert "binance on ws://127.0.0.1" in text and "stopped by SIGTERM" in text
     assert "Traceback" not in text
 
 

@@ -1,0 +1,48 @@
+"""What a collector needs to know about one venue connection."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
+
+from websockets.asyncio.client import ClientConnection
+
+from contracts.records import Gap, Trade
+from streaming.venues.base import ParsedFrame
+
+SequenceReader = Callable[[ParsedFrame], Iterable[tuple[str, int]]]
+"""Reads the (stream, sequence number) pairs a parsed frame carries, for gap detection."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VenueFeed:
+    """One venue connection: where to connect, how to parse, subscribe, detect and repair gaps.
+
+    Attributes:
+        venue: Venue id.
+        url: The WebSocket URL.
+        parse: The venue's pure frame parser.
+        on_connect: Sends the subscriptions on every new connection.
+        headers: Computes extra handshake headers per connection attempt (Kalshi's signature).
+        app_ping: ``(text, seconds)``: an application-level ping the venue wants (Polymarket ``PING``).
+        sequences: Reads the sequence numbers a frame carries (``stream``, number).
+        sequences_per_connection: Whether numbering restarts on every connection (Coinbase
+            ``sequence_num``, Kalshi ``seq``): then a reconnect starts every stream afresh. When it
+            is ``False`` (trade ids), a range skipped across a reconnect is a gap too, and repaired.
+        repair: Fetches the trades of a gap from the venue's REST history (blocking; run off the
+            event loop).
+        catch_up: After a reconnect, fetches the trades since the given event time (epoch ns) of
+            each instrument, from the venue's REST history (blocking; run off the event loop); for
+            venues whose stream carries no sequence to reveal what a disconnect lost.
+    """
+
+    venue: str
+    url: str
+    parse: Callable[[bytes, int], ParsedFrame]
+    on_connect: Callable[[ClientConnection], Awaitable[None]] | None = None
+    headers: Callable[[], dict[str, str]] | None = None
+    app_ping: tuple[str, float] | None = None
+    sequences: SequenceReader | None = None
+    sequences_per_connection: bool = True
+    repair: Callable[[Gap], list[Trade]] | None = None
+    catch_up: Callable[[dict[str, int]], list[Trade]] | None = None

@@ -1,0 +1,204 @@
+"""The simulated Binance spot venue (frames rendered by :mod:`streaming.simulator.binance_wire`).
+
+Endpoints, under ``/binance``, as on Binance:
+
+* ``/stream?streams=btcusdt@trade/ethusdt@aggTrade`` -- combined streams: every payload is wrapped
+  as ``{"stream": ..., "data": ...}``.
+* ``/ws`` (and ``/ws/<stream>[/<stream>...]``) -- raw streams: bare payloads.
+* ``GET /api/v3/historicalTrades?symbol=&fromId=&limit=`` -- the generated trades (the skipped ones
+  too, as a venue's history does), for gap repair.
+
+Both WebSocket endpoints accept the live requests ``SUBSCRIBE`` / ``UNSUBSCRIBE`` (answered
+``{"result":null,"id":n}``), ``LIST_SUBSCRIPTIONS``, and ``SET_PROPERTY`` / ``GET_PROPERTY`` of
+``combined``; bad requests get Binance's error frames (``{"code": 2, "msg": ..., "id": n}``, code 3
+for invalid JSON). ``timeUnit=MICROSECOND`` in the query string switches the connection's times to
+microseconds. Any other path is refused during the handshake with HTTP 404; a stream that is not a
+configured instrument's ``trade`` or ``aggTrade`` stream is refused with HTTP 400 (in the URL) or
+an error frame (in a ``SUBSCRIBE``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from streaming.simulator import binance_wire
+from streaming.simulator.market import SimTrade
+from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim, http_json
+from streaming.venues import binance
+from streaming.venues.binance import CHANNELS, REST_TRADES_PATH
+
+_MAX_REQUEST_ID_LENGTH = 36
+
+
+class BinanceSim(VenueSim):
+    """Binance spot: combined and raw trade/aggTrade streams, live requests, ``historicalTrades``."""
+
+    venue = binance.VENUE
+    trade_channels = CHANNELS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subscription_of_stream: dict[str, Subscription] = {
+            binance_wire.stream_of(instrument, channel): (channel, instrument)
+            for instrument in self.instruments
+            for channel in CHANNELS
+        }
+
+    # --- handshake ---------------------------------------------------------------------------
+
+    def is_rest(self, path: str) -> bool:  # noqa: D102 - see VenueSim
+        return path == REST_TRADES_PATH
+
+    def accept(self, path: str, headers: Headers) -> None:  # noqa: D102 - see VenueSim
+        self._route(path)
+
+    def open(self, client: Client) -> list[Subscription]:  # noqa: D102 - see VenueSim
+        combined, micros, streams = self._route(client.path)
+        client.state.update(combined=combined, micros=micros)
+        return [self._subscription_of_stream[name] for name in streams]
+
+    def _route(self, path: str) -> tuple[bool, bool, tuple[str, ...]]:
+        parts = urlsplit(path)
+        query = parse_qs(parts.query)
+        micros = any(value.upper() == "MICROSECOND" for value in query.get("timeUnit", ()))
+        if parts.path in ("/stream", "/stream/"):
+            names = [name for value in query.get("streams", ()) for name in value.split("/") if name]
+            return True, micros, self._checked_in_url(names)
+        if parts.path == "/ws" or parts.path.startswith("/ws/"):
+            names = [name for name in parts.path[len("/ws") :].split("/") if name]
+            return False, micros, self._checked_in_url(names)
+        raise Refusal(HTTPStatus.NOT_FOUND, f"no such endpoint: /{self.venue}{parts.path}")
+
+    def _checked_in_url(self, names: Iterable[str]) -> tuple[str, ...]:
+        try:
+            return self._checked(names)
+        except ValueError as error:
+            raise Refusal(HTTPStatus.BAD_REQUEST, str(error)) from None
+
+    def _checked(self, names: Iterable[str]) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(names))
+        unknown = [name for name in names if name not in self._subscription_of_stream]
+        if unknown:
+            raise ValueError(f"unknown streams {unknown}; known: {sorted(self._subscription_of_stream)}")
+        return names
+
+    # --- REST --------------------------------------------------------------------------------
+
+    def rest(self, path: str, query: dict[str, list[str]]) -> Response:
+        """``GET /api/v3/historicalTrades?symbol=&fromId=&limit=``: every generated trade, sent or not."""
+        symbol = query.get("symbol", [""])[0]
+        instrument = next((i for i in self.instruments if binance_wire.symbol_of(i) == symbol), None)
+        if instrument is None:
+            raise Refusal(HTTPStatus.BAD_REQUEST, {"code": -1121, "msg": "Invalid symbol."})
+        try:
+            limit = min(int(query.get("limit", ["500"])[0]), 1000)
+            from_id = int(query["fromId"][0]) if "fromId" in query else None
+        except ValueError:
+            raise Refusal(
+                HTTPStatus.BAD_REQUEST, {"code": -1100, "msg": "Illegal characters in a parameter."}
+            ) from None
+        history = self.trades_from(instrument)
+        chosen = history[-limit:] if from_id is None else [t for t in history if t.trade_id >= from_id][:limit]
+        return http_json(HTTPStatus.OK, [binance_wire.rest_trade(t) for t in chosen])
+
+    # --- live requests -----------------------------------------------------------------------
+
+    def on_message(self, client: Client, message: str | bytes) -> Reply:  # noqa: D102 - see VenueSim
+        reply, subscribe, unsubscribe = self._reply(client, message)
+        return Reply(
+            frames=(json.dumps(reply, separators=(",", ":")),),
+            subscribe=[self._subscription_of_stream[name] for name in subscribe],
+            unsubscribe=[self._subscription_of_stream[name] for name in unsubscribe],
+        )
+
+    def _reply(self, client: Client, message: str | bytes) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+        """The reply to one request, and the streams to subscribe and unsubscribe."""
+        try:
+            request = json.loads(message)
+        except (ValueError, UnicodeDecodeError) as error:
+            return {"code": 3, "msg": f"Invalid JSON: {error}"}, (), ()
+        if not isinstance(request, dict):
+            return {"code": 2, "msg": "Invalid request: expected a JSON object"}, (), ()
+        request_id = request.get("id")
+        if not _valid_id(request_id):
+            return {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}, (), ()
+        method = request.get("method")
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            return _error(2, "Invalid request: params must be an array", request_id), (), ()
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not all(isinstance(name, str) for name in params):
+                return _error(2, "Invalid request: stream names must be strings", request_id), (), ()
+            try:
+                streams = self._checked(params)
+            except ValueError as error:
+                return _error(2, f"Invalid request: {error}", request_id), (), ()
+            if method == "SUBSCRIBE":
+                return {"result": None, "id": request_id}, streams, ()
+            return {"result": None, "id": request_id}, (), streams
+        if method == "LIST_SUBSCRIPTIONS":
+            names = [binance_wire.stream_of(instrument, channel) for channel, instrument in client.subscriptions]  # type: ignore[arg-type]
+            return {"result": names, "id": request_id}, (), ()
+        if method == "SET_PROPERTY" and len(params) == 2 and params[0] == "combined":
+            if not isinstance(params[1], bool):
+                return _error(1, "Invalid value type: expected Boolean", request_id), (), ()
+            client.state["combined"] = params[1]
+            return {"result": None, "id": request_id}, (), ()
+        if method == "GET_PROPERTY" and params == ["combined"]:
+            return {"result": client.state["combined"], "id": request_id}, (), ()
+        if method in ("SET_PROPERTY", "GET_PROPERTY"):
+            return _error(0, "Unknown property", request_id), (), ()
+        return (
+            _error(
+                2,
+                f"Invalid request: unknown variant {method!r}, expected one of `SUBSCRIBE`, "
+                "`UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`",
+                request_id,
+            ),
+            (),
+            (),
+        )
+
+    # --- frames ------------------------------------------------------------------------------
+
+    def format_key(self, client: Client) -> Hashable:  # noqa: D102 - see VenueSim
+        return (client.state["combined"], client.state["micros"])
+
+    def render(self, trade: SimTrade, channel: str, client: Client) -> str:  # noqa: D102 - see VenueSim
+        data = binance_wire.payload(trade, channel, micros=client.state["micros"])  # type: ignore[arg-type]
+        if client.state["combined"]:
+            return binance_wire.wrap(binance_wire.stream_of(trade.instrument, channel), data)  # type: ignore[arg-type]
+        return data
+
+    def truth(self, trade: SimTrade, channel: str) -> TruthFields:  # noqa: D102 - see VenueSim
+        return TruthFields(
+            trade_id=binance_wire.trade_id_of(trade, channel),  # type: ignore[arg-type]
+            price=Decimal(trade.price_text),
+            size=Decimal(trade.size_text),
+            ts_event=trade.ts_ms * 1_000_000,
+        )
+
+    def symbol(self, instrument: str) -> str:  # noqa: D102 - see VenueSim
+        return binance_wire.symbol_of(instrument)
+
+
+def _valid_id(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, str) and len(value) <= _MAX_REQUEST_ID_LENGTH and value.isalnum()
+
+
+def _error(code: int, message: str, request_id: Any) -> dict[str, Any]:
+    return {"code": code, "msg": message, "id": request_id}
