@@ -1,9 +1,11 @@
 """The chaos harness: exactly once under SIGKILLs and dropped connections, proven by counting.
 
-Runs the real pipeline as separate processes — embedded broker, simulator, collector, bronze sink —
-on loopback. The simulator sends a known set of trades (and writes them to a ground-truth file) while
-dropping every connection periodically; the harness kills the sink with SIGKILL at random moments
-and restarts it. At the end every trade of the ground truth must be in ``bronze.trades`` exactly once.
+Runs the real pipeline as separate processes — embedded broker, simulator (every venue asked for),
+one collector per venue, the bronze sink — on loopback. The simulator trades a known tape (and writes
+it to a ground-truth file) while dropping every connection periodically; the harness kills the sink
+with SIGKILL at random moments and restarts it. At the end every trade of the ground truth must be in
+``bronze.trades`` exactly once -- including the trades a dropped connection lost on the wire, which
+the collectors get back from the venues' REST history (gap repair, catch-up after reconnect).
 
 What it cannot cover: the embedded broker keeps its log in memory, so killing the *broker* loses
 whatever it held that bronze had not committed yet; a durable Kafka cluster (replicated log) closes
@@ -22,13 +24,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from streaming.broker import start_broker
 from ticklake.lake import open_catalog
 from ticklake.processes import spawn, stop_process
 from ticklake.settings import load_settings
+
+QUIET_SECONDS = 20.0
+"""Once the tape is complete, stop waiting after this long without a new row in bronze."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +85,7 @@ def run_chaos(
     rate: float,
     drop_every: float,
     seed: int = 7,
+    venues: Sequence[str] = ("binance",),
     timeout: float = 1800.0,
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> ChaosReport:
@@ -87,11 +93,12 @@ def run_chaos(
 
     Args:
         workdir: An empty folder for state, logs and the ground truth.
-        trades: Trades the simulator sends in all.
+        trades: Trades the simulator trades in all (split evenly across the venues).
         kills: SIGKILLs to deal the sink while trades flow.
         rate: Simulator trades per second per instrument.
         drop_every: The simulator closes every connection this often (seconds).
         seed: Seeds the simulator and the kill timing.
+        venues: The venues traded and captured.
         timeout: Give up (and report what is there) after this many seconds.
         progress: Called with (sent, stored, kills, trades) about twice a second.
 
@@ -111,7 +118,8 @@ def run_chaos(
         "TICKLAKE_SIM_PORT": str(_free_port()),
         "TICKLAKE_SIM_SEED": str(seed),
         "TICKLAKE_SIM_RATE": str(rate),
-        "TICKLAKE_SIM_MAX_TRADES": str(trades),
+        "TICKLAKE_SIM_MAX_TRADES": str(-(-trades // len(venues))),
+        "TICKLAKE_VENUES": json.dumps(list(venues)),
         "TICKLAKE_SIM_GROUND_TRUTH": str(truth),
         "TICKLAKE_SIM_DROP_EVERY": str(drop_every),
         "TICKLAKE_WS_BACKOFF_INITIAL": "0.05",
@@ -132,13 +140,16 @@ def run_chaos(
     try:
         start("sim", "sim")
         sink = start("sink", "sink")
-        start("collector", "capture", "--venue", "binance")
+        for venue in venues:
+            start(f"collector-{venue}", "capture", "--venue", venue)
         next_kill = time.monotonic() + rng.uniform(1.0, 3.0)
         last_report = 0.0
+        total = -(-trades // len(venues)) * len(venues)
+        stored, last_change = 0, time.monotonic()
         while time.monotonic() - started < timeout:
             now = time.monotonic()
             sent = _count_lines(truth)
-            if dealt < kills and now >= next_kill and sent < trades:
+            if dealt < kills and now >= next_kill and sent < total:
                 sink.send_signal(signal.SIGKILL)
                 sink.wait(10)
                 dealt += 1
@@ -146,10 +157,13 @@ def run_chaos(
                 next_kill = now + rng.uniform(0.3, 2.5)
             if now - last_report >= 0.5:
                 last_report = now
-                stored = _stored_rows(state)
+                now_stored = _stored_rows(state)
+                if now_stored != stored:
+                    stored, last_change = now_stored, now
                 if progress is not None:
-                    progress(sent, stored, dealt, trades)
-                if sent >= trades and stored >= trades:
+                    progress(sent, stored, dealt, total)
+                # done when everything is stored, or when nothing more has landed for QUIET_SECONDS
+                if sent >= total and (stored >= sent or now - last_change > QUIET_SECONDS):
                     break
             time.sleep(0.05)
         # let the last sink commit whatever is still in flight, then count

@@ -202,6 +202,9 @@ def chaos(
     rate: Annotated[float, typer.Option(help="Simulator trades/s per instrument.")] = 8000.0,
     drop_every: Annotated[float, typer.Option(help="The simulator drops every connection this often (s).")] = 5.0,
     seed: Annotated[int, typer.Option(help="Seeds the simulator and the kill timing.")] = 7,
+    venue: Annotated[
+        list[str] | None, typer.Option(help="A venue to trade and capture (repeat; default: every venue).")
+    ] = None,
     workdir: Annotated[Path | None, typer.Option(help="Keep state and logs here (default: a temp folder).")] = None,
 ) -> None:
     """Prove exactly once: kill the sink and drop connections while a known set of trades flows."""
@@ -210,8 +213,14 @@ def chaos(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from streaming.chaos import run_chaos
+    from streaming.feeds.registry import FEEDS
 
     _setup()
+    venues = venue or list(FEEDS)
+    unknown = [name for name in venues if name not in FEEDS]
+    if unknown:
+        typer.secho(f"unknown venues {unknown}; known: {', '.join(FEEDS)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     with contextlib.ExitStack() as stack:
         folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ticklake-chaos-")))
         folder.mkdir(parents=True, exist_ok=True)
@@ -224,7 +233,14 @@ def chaos(
                 bar.update(task, completed=stored, detail=f"sent {sent:,} stored {stored:,} kills {dealt}")
 
             report = run_chaos(
-                folder, trades=trades, kills=kills, rate=rate, drop_every=drop_every, seed=seed, progress=progress
+                folder,
+                trades=trades,
+                kills=kills,
+                rate=rate,
+                drop_every=drop_every,
+                seed=seed,
+                venues=venues,
+                progress=progress,
             )
         for name in ("sent", "stored", "lost", "duplicated", "unexpected", "kills"):
             typer.echo(f"{name + ':':<12}{getattr(report, name):>12,}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Literal, get_args
 
@@ -86,6 +87,22 @@ class CandlesResponse(BaseModel):
 
 
 CheckStatus = Literal["ok", "error"]
+
+
+class VenueCapture(BaseModel):
+    """Capture quality of one venue."""
+
+    gaps: int = Field(description="Sequence gaps found.")
+    missing: int = Field(description="Messages or trades the gaps skipped.")
+    repaired_gaps: int = Field(description="Gaps completely repaired from the venue's REST history.")
+    dead_letters: dict[str, int] = Field(description="Rejected frames by stage (parse, ...).")
+
+
+class CaptureResponse(BaseModel):
+    """Capture quality per venue."""
+
+    since: dt.date | None = Field(description="First UTC day counted; null: everything kept.")
+    venues: dict[str, VenueCapture]
 
 
 class HealthResponse(BaseModel):

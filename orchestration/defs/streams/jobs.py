@@ -107,3 +107,9 @@ STREAM_JOBS: tuple[JobDefinition, ...] = (
     bronze_sink_job,
     live_candles_job,
 )
+
+
+def wanted_stream_jobs(venues: list[str]) -> list[JobDefinition]:
+    """The stream jobs to keep running: the collectors of ``venues`` (``settings.venues``), the sink, live candles."""
+    wanted = {collector_job_name(venue) for venue in venues}
+    return [job for job in STREAM_JOBS if job.name in wanted or job.tags.get("ticklake/stream") not in FEEDS]

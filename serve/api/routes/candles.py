@@ -33,7 +33,7 @@ from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.transforms import IdentityTransform
 
-from contracts.instruments import split_spot
+from contracts.instruments import is_canonical
 from contracts.tables import SILVER_CANDLES
 from serve.api.deps import LakeDep
 from serve.api.models import (
@@ -282,10 +282,11 @@ def to_candle(row: dict[str, Any]) -> CandleOut:
 
 
 def _canonical_instrument(value: str) -> str:
-    try:
-        split_spot(value)
-    except ValueError:
-        raise ValueError("must be a canonical BASE-QUOTE instrument in upper case, e.g. BTC-USDT") from None
+    if not is_canonical(value):
+        raise ValueError(
+            "must be a canonical instrument: BASE-QUOTE, BASE-QUOTE-PERP, BASE-QUOTE-YYYYMMDD or VENUE:ID "
+            "(e.g. BTC-USDT, BTC-USD-PERP, KALSHI:KXBTCD-26NOV2117-T95999.99)"
+        )
     return value
 
 
