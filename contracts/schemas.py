@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import io
 import json
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import Context, Decimal, InvalidOperation
 from importlib import resources
 from typing import Any, Literal, cast
 
@@ -56,56 +57,127 @@ def avro_schema_json(name: RecordName) -> dict[str, Any]:
     return schema
 
 
-@functools.cache
-def _parsed(name: RecordName) -> Any:
-    return fastavro.parse_schema(avro_schema_json(name))
+SCALE = 18
+"""Fractional digits of every decimal in the contracts (``decimal(38, 18)``)."""
+
+_WIDE = Context(prec=80)  # exact scaling of any decimal(38, 18) value, and more
+_LIMIT = 10**38
+
+Converter = Callable[[Any], Any]
 
 
-_SCALE = Decimal(1).scaleb(-18)
+def _to_unscaled_bytes(value: Any) -> bytes:
+    """A decimal as Avro's decimal bytes at scale 18: the unscaled integer, two's complement big-endian.
 
+    A value with more fractional digits is accepted only if they are all zeros (``1.000...0`` with 24
+    zeros is 1); one that needs them, or more than 38 digits, or is not finite, is refused rather than
+    rounded.
 
-def _rescaled(value: Any) -> Any:
-    """``value`` with every decimal written with more than 18 fractional digits brought to 18.
-
-    Only trailing zeros may go (``1.000...0`` with 24 zeros is 1); a value that needs more digits
-    than the contracts' ``decimal(38, 18)`` holds is refused rather than rounded.
+    Raises:
+        ContractError: The value is not a decimal that fits ``decimal(38, 18)`` exactly.
     """
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -18:
-            rounded = value.quantize(_SCALE)
-            if rounded != value:
-                raise ContractError(f"{value} has more than 18 fractional digits")
-            return rounded
-        return value
-    if isinstance(value, dict):
-        return {key: _rescaled(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rescaled(item) for item in value]
-    return value
+    if not isinstance(value, Decimal):
+        raise ContractError(f"{value!r} is not a Decimal")
+    try:
+        scaled = value.scaleb(SCALE, _WIDE)
+        unscaled = int(scaled)
+    except (ValueError, OverflowError, InvalidOperation) as error:
+        raise ContractError(f"{value} is not a finite decimal") from error
+    if unscaled != scaled:
+        raise ContractError(f"{value} has more than {SCALE} fractional digits")
+    if not -_LIMIT < unscaled < _LIMIT:
+        raise ContractError(f"{value} does not fit decimal(38, {SCALE})")
+    return unscaled.to_bytes((unscaled.bit_length() + 8) // 8, "big", signed=True)
+
+
+def _from_unscaled_bytes(data: bytes) -> Decimal:
+    return Decimal(int.from_bytes(data, "big", signed=True)).scaleb(-SCALE, _WIDE)
+
+
+def _converter(avro_type: Any, named: dict[str, Any], leaf: Converter) -> Converter | None:
+    """A function applying ``leaf`` to every decimal inside values of ``avro_type`` (``None``: it holds none)."""
+    if isinstance(avro_type, list):  # a union: only ['null', T] is used by the contracts
+        inner = [_converter(branch, named, leaf) for branch in avro_type if branch != "null"]
+        if len(inner) != 1 or inner[0] is None:
+            return None
+        convert = inner[0]
+        return lambda value: None if value is None else convert(value)
+    if isinstance(avro_type, str):
+        return _converter(named[avro_type], named, leaf) if avro_type in named else None
+    if avro_type.get("logicalType") == "decimal":
+        if avro_type.get("scale") != SCALE:
+            raise ContractError(f"decimals must have scale {SCALE}, got {avro_type}")
+        return leaf
+    if avro_type["type"] == "array":
+        item = _converter(avro_type["items"], named, leaf)
+        return None if item is None else (lambda values: [item(value) for value in values])
+    if avro_type["type"] != "record":
+        return None
+    named[avro_type["name"]] = avro_type
+    fields: dict[str, Converter] = {}
+    for field in avro_type["fields"]:
+        field_converter = _converter(field["type"], named, leaf)
+        if field_converter is not None:
+            fields[field["name"]] = field_converter
+    if not fields:
+        return None
+
+    def record(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ContractError(f"expected a record, got {type(value).__name__}")
+        converted = dict(value)
+        for name, convert in fields.items():
+            if name in converted:
+                converted[name] = convert(converted[name])
+        return converted
+
+    return record
+
+
+def _wire_type(avro_type: Any) -> Any:
+    """The Avro type with every decimal logical type replaced by its underlying ``bytes``."""
+    if isinstance(avro_type, list):
+        return [_wire_type(branch) for branch in avro_type]
+    if isinstance(avro_type, dict):
+        if avro_type.get("logicalType") == "decimal":
+            return "bytes"
+        copied = dict(avro_type)
+        if "fields" in copied:
+            copied["fields"] = [{**field, "type": _wire_type(field["type"])} for field in copied["fields"]]
+        if "items" in copied:
+            copied["items"] = _wire_type(copied["items"])
+        return copied
+    return avro_type
+
+
+@functools.cache
+def _codec(name: RecordName) -> tuple[Any, Converter | None, Converter | None]:
+    """The parsed wire schema (decimals as plain bytes) and the decimal converters to and from it.
+
+    fastavro's decimal logical type goes digit by digit in Python; converting the decimals here and
+    writing the schema's underlying bytes gives the same binary at a fraction of the cost.
+    """
+    schema = avro_schema_json(name)
+    wire = fastavro.parse_schema(_wire_type(schema))
+    return wire, _converter(schema, {}, _to_unscaled_bytes), _converter(schema, {}, _from_unscaled_bytes)
 
 
 def encode(name: RecordName, record: dict[str, Any]) -> bytes:
     """Encode a record to Avro binary, validating it against its schema.
 
     Decimals are written at the contracts' scale 18; one written with more fractional digits, all
-    zeros beyond the 18th, is rescaled first (only on that rare path, off the fast one).
+    zeros beyond the 18th, is rescaled; one that needs them is refused.
 
     Raises:
         ContractError: The record does not match the schema.
     """
+    wire, to_wire, _ = _codec(name)
     buffer = io.BytesIO()
     try:
-        fastavro.schemaless_writer(buffer, _parsed(name), record, strict=True)
-    except ValueError as error:
-        if "Scale provided in schema does not match" not in str(error):
-            raise ContractError(f"{name}: {error}") from error
-        buffer = io.BytesIO()
-        try:
-            fastavro.schemaless_writer(buffer, _parsed(name), _rescaled(record), strict=True)
-        except (ValueError, TypeError, KeyError, AttributeError) as again:
-            raise ContractError(f"{name}: {again}") from again
-    except (TypeError, KeyError, AttributeError) as error:
+        fastavro.schemaless_writer(buffer, wire, to_wire(record) if to_wire else record, strict=True)
+    except ContractError as error:
+        raise ContractError(f"{name}: {error}") from error
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ContractError(f"{name}: {error}") from error
     return buffer.getvalue()
 
@@ -116,11 +188,12 @@ def decode(name: RecordName, data: bytes) -> dict[str, Any]:
     Raises:
         ContractError: The bytes are not a valid record of this type.
     """
+    wire, _, from_wire = _codec(name)
     try:
-        record = cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(data), _parsed(name), None))
+        record = cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(data), wire, None))
     except (ValueError, TypeError, EOFError, IndexError, UnicodeDecodeError, OverflowError) as error:
         raise ContractError(f"{name}: cannot decode {len(data)} bytes: {error}") from error
-    return record
+    return cast(dict[str, Any], from_wire(record)) if from_wire else record
 
 
 _PRIMITIVES: dict[str, IcebergType] = {

@@ -39,3 +39,46 @@ def test_missing_field_is_a_contract_error():
     del record["side"]
     with pytest.raises(ContractError):
         encode("trade", record)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("1E+20"), Decimal("-1E+20"), 1.5, "1.5"],
+)
+def test_non_finite_oversized_or_non_decimal_values_are_refused(value):
+    record = TRADE.to_record(3)
+    record["price"] = value
+    with pytest.raises(ContractError, match="trade"):
+        encode("trade", record)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("99999999999999999999.999999999999999999"),  # the largest decimal(38, 18)
+        Decimal("-99999999999999999999.999999999999999999"),
+        Decimal("-0.000000000000000001"),
+        Decimal("0"),
+        Decimal("-128E-18"),  # two's complement edge: a byte of its own
+        Decimal("127E-18"),
+    ],
+)
+def test_extreme_decimals_round_trip_exactly(value):
+    record = TRADE.to_record(3)
+    record["size"] = value
+    decoded = decode("trade", encode("trade", record))
+    assert decoded["size"] == value
+    assert decoded["size"].as_tuple().exponent == -18
+
+
+def test_the_wire_is_avro_decimal_bytes_readable_by_a_plain_fastavro_reader():
+    import io
+
+    import fastavro
+
+    from contracts.schemas import avro_schema_json
+
+    schema = fastavro.parse_schema(avro_schema_json("trade"))
+    data = encode("trade", TRADE.to_record(3))
+    read = fastavro.schemaless_reader(io.BytesIO(data), schema, None)
+    assert (read["price"], read["size"]) == (TRADE.price, TRADE.size)
