@@ -71,11 +71,64 @@ def up(
 
 
 @app.command()
-def sim() -> None:
-    """Run the venue simulator (WebSocket servers speaking each venue's wire format)."""
-    from streaming.simulator.server import run_simulator
+def sim(
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="Serve this recording (JSONL of frames, see `ticklake export-raw`) instead of simulating."),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(min=0, help="Replay pace: 1 as recorded, 10 ten times faster, 0 no waits.")
+    ] = 1.0,
+) -> None:
+    """Run the venue simulator (every venue in its own wire format), or replay a recorded session."""
+    settings = _setup()
+    if replay is None:
+        from streaming.simulator.server import run_simulator
 
-    run_simulator(_setup())
+        run_simulator(settings)
+        return
+    from streaming.simulator.replay import RecordingError, serve_replay
+
+    stop = _stop_event_on_signals()
+
+    async def replaying(loop_stop: asyncio.Event) -> None:
+        task = asyncio.create_task(serve_replay(replay, settings.sim_host, settings.sim_port, speed))
+        stopped = asyncio.create_task(loop_stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for each in (task, stopped):
+            each.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    try:
+        asyncio.run(_until(stop, replaying))
+    except (RecordingError, OSError) as error:
+        typer.secho(f"cannot replay: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("export-raw")
+def export_raw(
+    venue: Annotated[str, typer.Option(help="Venue whose raw frames to export.")],
+    day: Annotated[str, typer.Option("--date", help="UTC day of the frames (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option(help="JSONL file to write (replayable with `ticklake sim --replay`).")],
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many frames.")] = None,
+) -> None:
+    """Export a venue's raw frames of one day from bronze.raw_messages as a replayable recording."""
+    import datetime as dt
+
+    from streaming.raw_export import export_raw_messages
+    from ticklake.lake import open_catalog
+
+    settings = _setup()
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError:
+        typer.secho(f"--date: {day!r} is not a YYYY-MM-DD day", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    count = export_raw_messages(open_catalog(settings), venue, date, out, limit=limit)
+    typer.echo(f"{count:,} frames of {venue} on {date} written to {out}")
 
 
 @app.command()
