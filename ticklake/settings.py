@@ -89,7 +89,7 @@ class Settings(BaseSettings):
 
     # --- venues and the simulator --------------------------------------------------------------
     venues: list[str] = Field(
-        default_factory=lambda: ["binance"],
+        default_factory=lambda: list(VENUES),
         min_length=1,
         description="Venues captured (and simulated), by id: " + ", ".join(VENUES) + ".",
     )

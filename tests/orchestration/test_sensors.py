@@ -8,6 +8,7 @@ from orchestration.definitions import defs
 from orchestration.defs.silver.sensors import silver_candles_on_bronze
 from orchestration.defs.streams.sensors import relaunch_delay, stream_supervisor
 from ticklake.lake import open_catalog
+from ticklake.settings import get_settings
 
 
 def test_supervisor_requests_every_stream_job_when_none_runs():
@@ -16,6 +17,24 @@ def test_supervisor_requests_every_stream_job_when_none_runs():
         assert sorted(r.job_name for r in result.run_requests) == [
             "stream_binance",
             "stream_bronze_sink",
+            "stream_coinbase",
+            "stream_kalshi",
+            "stream_kraken",
+            "stream_krakenfutures",
+            "stream_live_candles",
+            "stream_polymarket",
+        ]
+
+
+def test_supervisor_runs_only_the_collectors_of_the_configured_venues(monkeypatch):
+    monkeypatch.setenv("TICKLAKE_VENUES", '["kraken", "binance"]')
+    get_settings.cache_clear()
+    with instance_for_test() as instance:
+        result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
+        assert sorted(r.job_name for r in result.run_requests) == [
+            "stream_binance",
+            "stream_bronze_sink",
+            "stream_kraken",
             "stream_live_candles",
         ]
 
@@ -25,11 +44,11 @@ def test_supervisor_leaves_live_runs_alone_and_backs_off_after_failures():
     with instance_for_test() as instance:
         live = instance.create_run_for_job(job_def=job, status=DagsterRunStatus.STARTED)
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink", "stream_live_candles"]
+        assert "stream_binance" not in [r.job_name for r in result.run_requests]
 
         instance.report_run_failed(live)  # just failed: wait 5 s before relaunching it
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink", "stream_live_candles"]
+        assert "stream_binance" not in [r.job_name for r in result.run_requests]
 
 
 def test_relaunch_backoff_grows_exponentially_and_is_capped():

@@ -1,0 +1,191 @@
+"""The Coinbase feed against the real simulator: subscriptions, the trade-id reader, and REST repair of gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from testkit import free_port
+from websockets.asyncio.client import connect
+
+from contracts.records import Gap, Trade
+from streaming.errors import ParseError, StreamingError
+from streaming.feeds.coinbase import feed, trade_ids
+from streaming.feeds.registry import FEEDS
+from streaming.gaps import SequenceTracker
+from streaming.simulator.market import SimTrade
+from streaming.simulator.server import SimulatorHandle, open_simulator
+from streaming.venues import coinbase
+from ticklake.settings import Settings, load_settings
+
+T = TypeVar("T")
+INSTRUMENTS = ["BTC-USD", "ETH-USD"]
+TIMEOUT = 30.0
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coinbase"
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), timeout)
+
+    return asyncio.run(bounded())
+
+
+def feed_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "venues": ["coinbase"],
+        "instruments": {"coinbase": INSTRUMENTS},
+        "sim_port": free_port(),
+        "sim_seed": 11,
+        "sim_rate": 400.0,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def gap(stream: str, first: int, last: int) -> Gap:
+    return Gap("coinbase", stream, "conn", first, last, last - first + 1, 0)
+
+
+def key(trade: Trade) -> tuple[Any, ...]:
+    return (trade.symbol, trade.trade_id, trade.price, trade.size, trade.side, trade.ts_event)
+
+
+def tape_key(trade: SimTrade) -> tuple[Any, ...]:
+    return (trade.instrument, str(trade.trade_id), trade.price, trade.size, trade.side, trade.ts_ms * 1_000_000)
+
+
+async def trade_until_exhausted(sim: SimulatorHandle) -> None:
+    async with connect(sim.url("coinbase"), max_queue=None) as ws:  # unread frames must not block the close
+        await ws.send(coinbase.subscribe_message(INSTRUMENTS, "market_trades"))
+        await asyncio.wait_for(sim.tasks["coinbase"], TIMEOUT)
+
+
+def test_feed_connects_at_the_root_and_subscribes_trades_and_heartbeats() -> None:
+    settings = feed_settings()
+    coinbase_feed = feed(settings)
+    assert FEEDS["coinbase"] is feed
+    assert coinbase_feed.url == settings.ws_url("coinbase") == f"ws://127.0.0.1:{settings.sim_port}/coinbase"
+    assert coinbase_feed.sequences_per_connection is False and coinbase_feed.catch_up is None
+    assert coinbase_feed.on_connect is not None
+
+    async def scenario() -> None:
+        async with (
+            open_simulator(settings, venues=["coinbase"]) as sim,
+            connect(coinbase_feed.url) as ws,
+        ):
+            assert coinbase_feed.on_connect is not None
+            await coinbase_feed.on_connect(ws)
+            acks = []
+            trades: list[Trade] = []
+            beats = 0
+            while beats < 1:
+                parsed = coinbase_feed.parse(await ws.recv(), 0)
+                if parsed.control == "ack":
+                    acks.append(parsed)
+                beats += parsed.control == "heartbeat"
+                trades += [record for record in parsed.records if isinstance(record, Trade)]
+            assert len(acks) == 2
+            assert {trade.instrument for trade in trades} == set(INSTRUMENTS)
+            assert [c.subscriptions for c in sim.venues["coinbase"].clients] == [
+                {
+                    ("market_trades", "BTC-USD"): None,
+                    ("market_trades", "ETH-USD"): None,
+                    ("heartbeats", "heartbeats"): None,
+                }
+            ]
+
+    run(scenario)
+
+
+def test_the_sequence_reader_on_captured_frames() -> None:
+    frames = {
+        frame["name"]: frame["raw"] for frame in map(json.loads, (FIXTURES / "frames.jsonl").read_text().splitlines())
+    }
+    # a snapshot lists trades newest first: the reader yields them in ascending order
+    sweep = list(trade_ids(coinbase.parse(frames["adv_market_trades_sweep_down"], 0)))
+    assert sweep == [("trades:BTC-USD", n) for n in range(1100253449, 1100253456)]
+    assert list(trade_ids(coinbase.parse(frames["adv_market_trades_update_two"], 0))) == [
+        ("trades:ETH-USD", 846149798),
+        ("trades:ETH-USD", 846149799),
+    ]
+    for name in ("adv_heartbeats", "adv_subscriptions_ack", "adv_error", "adv_l2_update_one_bid", "ex_match"):
+        assert list(trade_ids(coinbase.parse(frames[name], 0))) == [], name
+
+
+def test_the_sequence_reader_across_a_reconnect_reports_exactly_what_the_wire_lost() -> None:
+    """Trade ids do not restart per connection: what a reconnect skipped is a gap, the snapshot fills the rest."""
+    settings = feed_settings(sim_rate=300.0)
+
+    async def scenario() -> tuple[list[str], list[int]]:
+        async with (
+            open_simulator(settings, venues=["coinbase"]) as sim,
+            connect(sim.url("coinbase"), max_queue=None) as keeper,  # keeps BTC-USD trading; never read
+        ):
+            await keeper.send(coinbase.subscribe_message(["BTC-USD"], "market_trades"))
+            venue = sim.venues["coinbase"]
+            frames: list[str] = []
+            async with connect(sim.url("coinbase")) as first:
+                await first.send(coinbase.subscribe_message(["BTC-USD"], "market_trades"))
+                while len(frames) < 30:
+                    frames.append(str(await first.recv()))
+            generated = venue.generated
+            while venue.generated < generated + 120:  # more than the snapshot's 50 trades pass unseen
+                await asyncio.sleep(0.05)
+            async with connect(sim.url("coinbase")) as second:
+                await second.send(coinbase.subscribe_message(["BTC-USD"], "market_trades"))
+                for _ in range(30):
+                    frames.append(str(await second.recv()))
+            return frames, [trade.trade_id for trade in venue.trades_from("BTC-USD")]
+
+    frames, history = run(scenario)
+    tracker = SequenceTracker()  # not reset between connections: sequences_per_connection is False
+    delivered: set[int] = set()
+    missing: set[int] = set()
+    for frame in frames:
+        for stream, number in trade_ids(coinbase.parse(frame, 0)):
+            assert stream == "trades:BTC-USD"
+            delivered.add(number)
+            seen = tracker.observe(stream, number)
+            if seen.outcome == "gap":
+                assert seen.missing_from is not None and seen.missing_to is not None
+                missing |= set(range(seen.missing_from, seen.missing_to + 1))
+    assert missing == set(range(min(delivered), max(delivered) + 1)) - delivered
+    assert len(missing) >= 50 and tracker.gaps == 1 and missing <= set(history)
+
+
+def test_repair_fetches_exactly_the_gap_paging_the_exchange_history() -> None:
+    settings = feed_settings(sim_rate=500.0, sim_max_trades=2600)
+    repair = feed(settings).repair
+    assert repair is not None
+
+    async def scenario() -> None:
+        async with open_simulator(settings, venues=["coinbase"]) as sim:
+            await trade_until_exhausted(sim)
+            venue = sim.venues["coinbase"]
+            btc = venue.trades_from("BTC-USD")
+            eth = venue.trades_from("ETH-USD")
+            assert len(btc) + len(eth) == 2600 and len(btc) > 1200
+            first = btc[0].trade_id
+            # more than one page (1000 a page): 1151 trades
+            wide = await asyncio.to_thread(repair, gap("trades:BTC-USD", first + 100, first + 1250))
+            assert [key(t) for t in wide] == [tape_key(t) for t in btc[100:1251]]
+            assert all(t.venue == "coinbase" and t.instrument == "BTC-USD" for t in wide)
+            one = await asyncio.to_thread(repair, gap("trades:ETH-USD", eth[7].trade_id, eth[7].trade_id))
+            assert [key(t) for t in one] == [tape_key(eth[7])]
+            # beyond the history at either end: only what exists
+            last = btc[-1].trade_id
+            tail = await asyncio.to_thread(repair, gap("trades:BTC-USD", last - 2, last + 40))
+            assert [key(t) for t in tail] == [tape_key(t) for t in btc[-3:]]
+            head = await asyncio.to_thread(repair, gap("trades:BTC-USD", first - 30, first + 1))
+            assert [key(t) for t in head] == [tape_key(t) for t in btc[:2]]
+            with pytest.raises(StreamingError):  # HTTP 404: a product the venue does not list
+                await asyncio.to_thread(repair, gap("trades:DOGE-USD", 5, 6))
+            with pytest.raises(ParseError):
+                await asyncio.to_thread(repair, gap("trades:doge", 5, 6))
+
+    run(scenario)
