@@ -252,7 +252,7 @@ def contracts_check(
 def chaos(
     trades: Annotated[int, typer.Option(help="Trades the simulator sends.")] = 1_000_000,
     kills: Annotated[int, typer.Option(help="SIGKILLs dealt to the bronze sink while trades flow.")] = 20,
-    rate: Annotated[float, typer.Option(help="Simulator trades/s per instrument.")] = 8000.0,
+    rate: Annotated[float, typer.Option(help="Simulator trades/s per instrument.")] = 1000.0,
     drop_every: Annotated[float, typer.Option(help="The simulator drops every connection this often (s).")] = 5.0,
     seed: Annotated[int, typer.Option(help="Seeds the simulator and the kill timing.")] = 7,
     venue: Annotated[
@@ -301,3 +301,12 @@ def chaos(
         typer.echo("exactly once: " + ("yes" if report.exactly_once else "NO"))
     if not report.exactly_once:
         raise typer.Exit(1)
+
+
+def _register_lake_commands() -> None:
+    from ticklake.cli_lake import register
+
+    register(app)
+
+
+_register_lake_commands()
