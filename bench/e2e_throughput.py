@@ -56,7 +56,9 @@ def peak_rss_mb(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trades", type=int, default=300_000, help="trades the simulator sends")
+    parser.add_argument(
+        "--trades", type=int, default=1_200_000, help="trades the simulator sends (the default lasts over 60 s here)"
+    )
     parser.add_argument("--rate", type=float, default=20_000, help="trades/s per instrument asked of the simulator")
     parser.add_argument("--instruments", default='{"binance":["BTC-USDT","ETH-USDT","SOL-USDT"]}')
     args = parser.parse_args()
