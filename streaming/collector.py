@@ -9,6 +9,13 @@ Trades are deduplicated on their identity (symbol, trade id) over the last :data
 a venue's snapshot on resubscribe, a duplicated frame, or a repair that overlaps a late arrival is
 published once. Sequence gaps are published to ``gaps`` and repaired from the venue's REST history;
 after a reconnect, a feed with ``catch_up`` fetches what was traded while disconnected.
+
+Order books: for a feed with ``book_snapshot`` (Binance), every book update goes through
+:class:`~streaming.book_sync.BookSync`: diffs are held back until the instrument's book is
+synchronised from a REST snapshot (fetched off the event loop), a break in the diffs' sequence is
+published to ``gaps`` (stream ``book:<symbol>``, the missing update ids) and followed by a new
+snapshot. Every diff and snapshot is published to ``book`` once and unchanged (the snapshot before the
+diffs held back for it), so the book can be rebuilt from bronze in offset order.
 Nothing stops the stream: a bad frame is a dead letter, a lost connection is a reconnect.
 """
 
@@ -25,6 +32,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RecordName, encode
+from streaming.book_sync import BookSync, SyncActions
 from streaming.bus import ensure_topics, make_producer
 from streaming.errors import BrokerError, ParseError, StreamingError
 from streaming.feeds.base import VenueFeed
@@ -78,6 +86,11 @@ class CollectorStats:
     repair_failures: int = 0
     duplicates: int = 0
     caught_up: int = 0
+    book_gaps: int = 0
+    book_missing: int = 0
+    book_snapshots: int = 0
+    books_resynced: int = 0
+    book_snapshot_failures: int = 0
 
 
 class Collector:
@@ -111,6 +124,11 @@ class Collector:
         self._seen = RecentKeys(RECENT_TRADES)
         self._last_event: dict[str, int] = {}
         self._connections_seen = 0
+        self.books: BookSync | None = BookSync(feed.venue) if feed.book_snapshot is not None else None
+        self._book_topic = settings.topic("book")
+        self._snapshots_wanted: list[str] = []
+        self._snapshots_running: set[str] = set()
+        self._connection_id = ""
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -166,6 +184,10 @@ class Collector:
                 if type(record) is Trade:
                     self._publish_trade(record, ts_ingest)
                     continue
+                if type(record) is BookUpdate and self.books is not None:
+                    self._connection_id = frame.connection_id
+                    self._act(self.books.update(record), record.instrument, frame.ts_recv, ts_ingest)
+                    continue
                 topic, name = self._routes[type(record)]
                 self._produce(topic, record.instrument, encode(name, record.to_record(ts_ingest)))
                 self.stats.other_records += 1
@@ -213,6 +235,58 @@ class Collector:
             self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
             if self.feed.repair is not None:
                 self._gaps_found.append(gap)
+
+    def _act(self, actions: SyncActions, instrument: str, ts_recv: int, ts_ingest: int) -> None:
+        """Carry out what the book sync asked for: publish updates, record a gap, want a snapshot."""
+        for update in actions.publish:
+            self._produce(self._book_topic, update.instrument, encode("book_update", update.to_record(ts_ingest)))
+            self.stats.other_records += 1
+            if update.kind == "snapshot":
+                self.stats.book_snapshots += 1
+        if actions.resynced:
+            self.stats.books_resynced += 1
+        if actions.gap is not None:
+            gap = Gap(
+                venue=self.feed.venue,
+                stream=actions.gap.stream,
+                connection_id=self._connection_id,
+                first_missing=actions.gap.first_missing,
+                last_missing=actions.gap.last_missing,
+                missing=actions.gap.missing,
+                ts_recv=ts_recv,
+            )
+            self.stats.book_gaps += 1
+            self.stats.book_missing += gap.missing
+            log.warning(
+                "collector %s: gap in %s: %d..%d missing; resnapshotting",
+                self.feed.venue,
+                gap.stream,
+                gap.first_missing,
+                gap.last_missing,
+            )
+            self._produce(self._gaps_topic, gap.stream, encode("gap", gap.to_record(ts_ingest)))
+        if actions.snapshot_wanted and instrument not in self._snapshots_running:
+            self._snapshots_running.add(instrument)
+            self._snapshots_wanted.append(instrument)
+
+    async def _resnapshot(self, instrument: str) -> None:
+        """Fetch a REST snapshot of an instrument's book (off the event loop) and hand it to the book sync."""
+        assert self.feed.book_snapshot is not None and self.books is not None
+        try:
+            snapshot = await asyncio.to_thread(self.feed.book_snapshot, instrument)
+        except (StreamingError, ParseError) as error:
+            self._snapshots_running.discard(instrument)
+            self.stats.book_snapshot_failures += 1
+            log.error("collector %s: snapshot of the %s book failed: %s", self.feed.venue, instrument, error)
+            self.books.snapshot_failed(instrument)
+            return
+        self._snapshots_running.discard(instrument)
+        self._act(self.books.snapshot(snapshot), instrument, snapshot.ts_recv, now_ns())
+
+    def start_snapshots(self) -> None:
+        """Start a background snapshot fetch for every book that wants one since the last call."""
+        while self._snapshots_wanted:
+            self._start(self._resnapshot(self._snapshots_wanted.pop(0)))
 
     async def _repair(self, gap: Gap) -> None:
         """Fetch a gap's trades from the venue's REST history and publish them, then the repaired gap."""
@@ -293,6 +367,8 @@ class Collector:
                 self._connections_seen += 1
             if self._gaps_found:
                 self.start_repairs()
+            if self._snapshots_wanted:
+                self.start_snapshots()
             if time.monotonic() - last_report >= report_every:
                 last_report = time.monotonic()
                 log.info("collector %s: %s", self.feed.venue, self.stats)

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
         description="Per venue, the REST base URL used for gap repair; default: the simulator.",
     )
     binance_trade_channel: Literal["trade", "aggTrade"] = "trade"
+    binance_book_channel: Literal["depth", "depth@100ms"] | None = Field(
+        default="depth@100ms", description="Binance diff-depth stream captured (and kept in sync); null: no books."
+    )
+    binance_book_ticker: bool = Field(default=True, description="Capture Binance bookTicker (best bid/ask).")
     kalshi_api_key_id: str | None = Field(
         default=None, description="Kalshi API key id (signs the WebSocket handshake); default: a development key."
     )
@@ -132,6 +136,9 @@ class Settings(BaseSettings):
     sim_scenario: Scenario = Field(
         default="steady",
         description="Preset of faults: " + ", ".join(SCENARIOS) + "; the sim_* knobs below override its values.",
+    )
+    sim_book_drop_every: int | None = Field(
+        default=None, ge=2, description="Never send every Nth order-book diff of a stream: book sequence gaps."
     )
     sim_duplicate_every: int | None = Field(default=None, ge=1, description="Send every Nth trade twice.")
     sim_reorder_every: int | None = Field(

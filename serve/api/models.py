@@ -92,9 +92,10 @@ CheckStatus = Literal["ok", "error"]
 class VenueCapture(BaseModel):
     """Capture quality of one venue."""
 
-    gaps: int = Field(description="Sequence gaps found.")
+    gaps: int = Field(description="Trade sequence gaps found.")
     missing: int = Field(description="Messages or trades the gaps skipped.")
     repaired_gaps: int = Field(description="Gaps completely repaired from the venue's REST history.")
+    book_gaps: int = Field(description="Order-book sequence gaps, each healed by a new snapshot.")
     dead_letters: dict[str, int] = Field(description="Rejected frames by stage (parse, ...).")
 
 

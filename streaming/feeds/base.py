@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from websockets.asyncio.client import ClientConnection
 
-from contracts.records import Gap, Trade
+from contracts.records import BookUpdate, Gap, Trade
 from streaming.venues.base import ParsedFrame
 
 SequenceReader = Callable[[ParsedFrame], Iterable[tuple[str, int]]]
@@ -34,6 +34,11 @@ class VenueFeed:
         catch_up: After a reconnect, fetches the trades since the given event time (epoch ns) of
             each instrument, from the venue's REST history (blocking; run off the event loop); for
             venues whose stream carries no sequence to reveal what a disconnect lost.
+        book_snapshot: Fetches a REST snapshot of one instrument's order book (blocking; run off the
+            event loop), as a ``snapshot`` :class:`~contracts.records.BookUpdate` whose ``sequence`` the
+            stream's diffs continue (Binance ``lastUpdateId``). When set, the collector keeps every
+            instrument's book in sync (:mod:`streaming.book_sync`): it buffers diffs until a snapshot,
+            records gaps in their sequence and resnapshots.
     """
 
     venue: str
@@ -46,3 +51,4 @@ class VenueFeed:
     sequences_per_connection: bool = True
     repair: Callable[[Gap], list[Trade]] | None = None
     catch_up: Callable[[dict[str, int]], list[Trade]] | None = None
+    book_snapshot: Callable[[str], BookUpdate] | None = None

@@ -1,10 +1,17 @@
-"""The Binance spot feed: combined trade streams, trade-id gaps, repair from ``historicalTrades``."""
+"""The Binance spot feed: trade and book streams, trade-id gaps repaired from REST, books synced from REST.
+
+Per configured instrument the feed subscribes the trade channel (``settings.binance_trade_channel``),
+the diff-depth channel ``binance_book_channel`` (``depth@100ms`` by default; ``None`` captures no books)
+and, with ``binance_book_ticker``, ``bookTicker``. With books on, the collector synchronises every book
+from ``GET /api/v3/depth`` (:func:`snapshotter`) and resnapshots on a break in the diffs' ``U``/``u``
+(see :mod:`streaming.book_sync`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from contracts.records import Gap, Trade
+from contracts.records import BookUpdate, Gap, Trade
 from streaming import rest
 from streaming.feeds.base import VenueFeed
 from streaming.venues import binance
@@ -41,9 +48,27 @@ def repairer(settings: Settings) -> Callable[[Gap], list[Trade]]:
     return repair
 
 
+def snapshotter(settings: Settings, limit: int = binance.REST_DEPTH_LIMIT) -> Callable[[str], BookUpdate]:
+    """Fetch an instrument's book from ``GET /api/v3/depth`` (``limit`` levels per side)."""
+    base = settings.rest_url(binance.VENUE)
+
+    def snapshot(instrument: str) -> BookUpdate:
+        path, params = binance.rest_depth_request(instrument, limit)
+        body = rest.get(base, path, params)
+        return binance.parse_rest_depth(body, now_ns(), instrument)
+
+    return snapshot
+
+
 def feed(settings: Settings) -> VenueFeed:
-    """The Binance combined-stream feed of the configured instruments."""
-    streams = binance.stream_names(settings.instruments_of(binance.VENUE), settings.binance_trade_channel)
+    """The Binance combined-stream feed of the configured instruments (books per ``binance_book_channel``)."""
+    instruments = settings.instruments_of(binance.VENUE)
+    channel = settings.binance_book_channel
+    streams = binance.stream_names(instruments, settings.binance_trade_channel)
+    if channel is not None:
+        streams += binance.stream_names(instruments, channel)
+    if settings.binance_book_ticker:
+        streams += binance.stream_names(instruments, "bookTicker")
     return VenueFeed(
         venue=binance.VENUE,
         url=binance.combined_stream_url(settings.ws_url(binance.VENUE), streams),
@@ -51,4 +76,5 @@ def feed(settings: Settings) -> VenueFeed:
         sequences=trade_ids,
         sequences_per_connection=False,
         repair=repairer(settings),
+        book_snapshot=snapshotter(settings) if channel is not None else None,
     )

@@ -1,10 +1,15 @@
-"""Render simulated trades exactly as Binance spot sends them.
+"""Render simulated trades and books exactly as Binance spot sends them.
 
 The payloads follow :mod:`streaming.venues.binance` (which cites the Binance documentation):
 prices and quantities are strings with 8 fractional digits, times are integers in milliseconds
 (or microseconds for connections opened with ``timeUnit=MICROSECOND``), and ``m`` ("is the buyer
 the market maker?") is true exactly when the taker sold. The simulator has no matching engine, so
 every aggregate trade holds one fill: ``f == l == t``.
+
+Book frames follow the same module: ``depthUpdate`` diffs (``E`` in milliseconds or microseconds,
+``U``/``u`` update ids, ``b``/``a`` lists of ``[price, quantity]`` texts), ``bookTicker`` frames (``u``,
+``s``, ``b``, ``B``, ``a``, ``A``; no event time, as on Binance) and the REST ``/api/v3/depth`` body
+(``lastUpdateId``, ``bids``, ``asks``).
 
 Rendering uses plain string formatting rather than a JSON encoder: every interpolated value is an
 integer, a boolean literal, a decimal text, a side, or a canonical instrument or symbol (letters,
@@ -14,10 +19,12 @@ digits and ``-``), none of which needs escaping.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
+from streaming.simulator.books import BookDiff, BookSnapshot, text
 from streaming.simulator.market import SimTrade
 from streaming.venues import binance
-from streaming.venues.binance import Channel
+from streaming.venues.binance import BookChannel, Channel
 
 
 @functools.lru_cache(maxsize=1024)
@@ -26,8 +33,8 @@ def symbol_of(instrument: str) -> str:
     return binance.to_symbol(instrument)
 
 
-def stream_of(instrument: str, channel: Channel) -> str:
-    """The Binance stream name of an instrument's trade channel (``"btcusdt@trade"``)."""
+def stream_of(instrument: str, channel: Channel | BookChannel) -> str:
+    """The Binance stream name of an instrument's channel (``"btcusdt@trade"``, ``"btcusdt@depth@100ms"``)."""
     return f"{symbol_of(instrument).lower()}@{channel}"
 
 
@@ -84,3 +91,39 @@ def trade_id_of(trade: SimTrade, channel: Channel) -> str:
     if channel == "trade":
         return str(trade.trade_id)
     return f"{trade.trade_id}-{trade.trade_id}"
+
+
+def _levels(levels: Iterable[tuple[int, int]]) -> str:
+    return ",".join(f'["{text(price)}","{text(size)}"]' for price, size in levels)
+
+
+def depth_payload(instrument: str, diff: BookDiff, event_ms: int, *, micros: bool = False) -> str:
+    """The bare ``depthUpdate`` payload of a book diff.
+
+    Args:
+        instrument: The canonical instrument.
+        diff: The changes (``U`` = ``first_id``, ``u`` = ``last_id``).
+        event_ms: The event time, epoch milliseconds.
+        micros: Render the time in microseconds (``timeUnit=MICROSECOND``).
+
+    Returns:
+        The JSON text of the payload.
+    """
+    ts = event_ms * 1_000 if micros else event_ms
+    return (
+        f'{{"e":"depthUpdate","E":{ts},"s":"{symbol_of(instrument)}","U":{diff.first_id},"u":{diff.last_id},'
+        f'"b":[{_levels(diff.bids)}],"a":[{_levels(diff.asks)}]}}'
+    )
+
+
+def book_ticker_payload(instrument: str, update_id: int, bid: tuple[int, int], ask: tuple[int, int]) -> str:
+    """The bare ``bookTicker`` payload: best bid and ask ``(price, size)`` in units of 1e-8 at an update id."""
+    return (
+        f'{{"u":{update_id},"s":"{symbol_of(instrument)}","b":"{text(bid[0])}","B":"{text(bid[1])}",'
+        f'"a":"{text(ask[0])}","A":"{text(ask[1])}"}}'
+    )
+
+
+def rest_depth(snapshot: BookSnapshot) -> str:
+    """The REST ``/api/v3/depth`` body of a book snapshot."""
+    return f'{{"lastUpdateId":{snapshot.last_id},"bids":[{_levels(snapshot.bids)}],"asks":[{_levels(snapshot.asks)}]}}'

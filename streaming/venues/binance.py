@@ -1,4 +1,4 @@
-"""Binance spot: the trade-stream parser, symbol mapping and subscription messages.
+"""Binance spot: the trade, diff-depth and book-ticker parser, symbol mapping, subscriptions, REST requests.
 
 Pure functions only: no I/O, no clock, no state beyond a memo of symbol lookups.
 
@@ -40,6 +40,30 @@ https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-streams.
   Ids and times must be JSON integers (not booleans, not floats, within 64 bits; the JSON decoder,
   orjson, reads larger integers as floats, which are then rejected like any other ill-typed field).
 
+* **Diff depth payload** (``<symbol>@depth``, pushed every 1000 ms, and ``<symbol>@depth@100ms``, every
+  100 ms; section "Diff. Depth Stream"): ``e`` = ``"depthUpdate"``, ``E`` event time, ``s`` symbol,
+  ``U`` first update id in the event, ``u`` final update id in the event, ``b`` bids and ``a`` asks to
+  update, each a list of ``[price, quantity]`` decimal strings. The quantity is the level's new
+  **absolute** size; ``"0"`` removes the level. Becomes a ``BookUpdate(kind="delta",
+  first_sequence=U, sequence=u)`` with ``ts_event = E``. Very old captures carry a third, ignored
+  element per level (``["0.0005","1634.0",[]]``); extra elements are ignored. A raw-stream
+  ``depthUpdate`` does not say its speed, so its channel is ``<symbol>@depth``; a combined-stream frame
+  keeps the stream name it came on (``@depth`` or ``@depth@100ms``).
+* **Book ticker payload** (``<symbol>@bookTicker``, "Individual Symbol Book Ticker Streams", pushed
+  in real time on every change of the best bid or ask): ``u`` order-book update id, ``s`` symbol,
+  ``b``/``B`` best bid price/quantity, ``a``/``A`` best ask price/quantity. It has **no event type and
+  no event time**: a bare frame is recognised by ``u`` and ``s`` without ``e``, and ``ts_event`` is the
+  receive time (``received_at``), as the contract says for venues that send none. Becomes a
+  :class:`~contracts.records.Ticker` with ``sequence = u``.
+* **Local order book** (section "How to manage a local order book correctly"): buffer the diff events,
+  GET ``/api/v3/depth?symbol=&limit=5000`` (REST "Order book": ``{"lastUpdateId": n, "bids": [[p, q],
+  ...], "asks": [...]}``, ``limit`` 1..5000, default 100), drop buffered events with
+  ``u <= lastUpdateId``, the first applied event has ``U <= lastUpdateId + 1 <= u``, and every later
+  event's ``U`` is the previous ``u + 1``; otherwise resnapshot. Sources: the documentation above and
+  https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#order-book.
+  The snapshot carries no time: its ``ts_event`` is the receive time. :mod:`streaming.book_sync` runs
+  the procedure; this module only parses.
+
 Identity: ``trade`` frames use ``trade_id = str(t)``. ``aggTrade`` frames use ``f"{f}-{l}"``: an
 aggregate covers the trades ``f..l``, so that id names exactly what it contains, stays traceable to
 the underlying trade ids, and can never collide with a plain trade id (the aggregate counter ``a``
@@ -56,7 +80,7 @@ from typing import Any, Literal
 import orjson
 
 from contracts.instruments import split_spot
-from contracts.records import Side, Trade
+from contracts.records import BookUpdate, Level, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
 from streaming.venues.wire import MAX_NS, decimal_text, describe, json_kind
@@ -67,6 +91,13 @@ Channel = Literal["trade", "aggTrade"]
 """The Binance trade streams this module parses."""
 
 CHANNELS: tuple[Channel, ...] = ("trade", "aggTrade")
+
+BookChannel = Literal["depth", "depth@100ms", "bookTicker"]
+"""The Binance book streams this module parses: diff depth (1000 ms or 100 ms) and the book ticker."""
+
+BOOK_CHANNELS: tuple[BookChannel, ...] = ("depth", "depth@100ms", "bookTicker")
+
+DEPTH_CHANNELS: tuple[BookChannel, ...] = ("depth", "depth@100ms")
 
 QUOTE_ASSETS: tuple[str, ...] = (
     # USD stablecoins
@@ -192,21 +223,21 @@ def to_symbol(instrument: str) -> str:
 # --- subscriptions -----------------------------------------------------------------------------
 
 
-def stream_names(instruments: Sequence[str], channel: Channel) -> list[str]:
-    """The Binance stream names of instruments on a trade channel.
+def stream_names(instruments: Sequence[str], channel: Channel | BookChannel) -> list[str]:
+    """The Binance stream names of instruments on a trade or book channel.
 
     Args:
         instruments: Canonical instruments, e.g. ``["BTC-USDT"]``.
-        channel: ``"trade"`` or ``"aggTrade"``.
+        channel: ``"trade"``, ``"aggTrade"``, ``"depth"``, ``"depth@100ms"`` or ``"bookTicker"``.
 
     Returns:
-        Stream names in the same order, e.g. ``["btcusdt@trade"]``.
+        Stream names in the same order, e.g. ``["btcusdt@trade"]`` or ``["btcusdt@depth@100ms"]``.
 
     Raises:
         ValueError: Unknown channel or an instrument :func:`to_symbol` rejects.
     """
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown Binance trade channel {channel!r}; expected one of {CHANNELS}")
+    if channel not in CHANNELS and channel not in BOOK_CHANNELS:
+        raise ValueError(f"unknown Binance channel {channel!r}; expected one of {CHANNELS + BOOK_CHANNELS}")
     return [f"{to_symbol(instrument).lower()}@{channel}" for instrument in instruments]
 
 
@@ -271,12 +302,14 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
 
     Returns:
         For a ``trade`` or ``aggTrade`` frame (combined-stream wrapped or bare), the frame's stream
-        name and its one :class:`~contracts.records.Trade`; for a request reply, a control frame
-        (``"ack"`` or ``"error"``) with channel ``""`` and no records.
+        name and its one :class:`~contracts.records.Trade`; for a ``depthUpdate``, its one delta
+        :class:`~contracts.records.BookUpdate`; for a ``bookTicker``, its one
+        :class:`~contracts.records.Ticker`; for a request reply, a control frame (``"ack"`` or
+        ``"error"``) with channel ``""`` and no records.
 
     Raises:
         ParseError: The frame is not valid JSON, not an object, or not a well-formed trade, trade
-            aggregate or reply. No other exception escapes.
+            aggregate, depth update, book ticker or reply. No other exception escapes.
     """
     try:
         message = orjson.loads(raw)
@@ -289,14 +322,30 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
                 raise ParseError("combined-stream frame without a string 'stream'")
             if type(data) is not dict:
                 raise ParseError(f"combined-stream 'data' is a JSON {json_kind(data)}, not an object")
-            trade = _trade(data, received_at)
-            expected = f"{trade.symbol.lower()}@{data['e']}"
+            record: Trade | BookUpdate | Ticker
+            if "e" not in data and stream.endswith("@bookTicker"):
+                record = _book_ticker(data, received_at)
+                expected = f"{record.symbol.lower()}@bookTicker"
+            elif data.get("e") == "depthUpdate":
+                record = _depth(data, received_at)
+                expected = f"{record.symbol.lower()}@depth"
+                if stream == f"{expected}@100ms":
+                    expected = stream
+            else:
+                record = _trade(data, received_at)
+                expected = f"{record.symbol.lower()}@{data['e']}"
             if stream != expected:
                 raise ParseError(f"stream {stream!r} carries a frame of stream {expected!r}")
-            return ParsedFrame(channel=stream, records=(trade,))
+            return ParsedFrame(channel=stream, records=(record,))
         if "e" in message:
+            if message["e"] == "depthUpdate":
+                book = _depth(message, received_at)
+                return ParsedFrame(channel=f"{book.symbol.lower()}@depth", records=(book,))
             trade = _trade(message, received_at)
             return ParsedFrame(channel=f"{trade.symbol.lower()}@{message['e']}", records=(trade,))
+        if "u" in message and "s" in message:
+            ticker = _book_ticker(message, received_at)
+            return ParsedFrame(channel=f"{ticker.symbol.lower()}@bookTicker", records=(ticker,))
         return _control(message)
     except ParseError:
         raise
@@ -321,9 +370,7 @@ def _trade(data: dict[str, Any], received_at: int) -> Trade:
         raise ParseError(f"unknown event type {event!r}; expected 'trade' or 'aggTrade'")
     else:
         raise ParseError(f"event type 'e' is {describe(event)}, not a string")
-    symbol = data.get("s")
-    if type(symbol) is not str:
-        raise ParseError(f"symbol 's' is {describe(symbol)}, not a string")
+    symbol = _symbol(data)
     maker = data.get("m")
     if type(maker) is not bool:
         raise ParseError(f"buyer-is-maker flag 'm' is {describe(maker)}, not a boolean")
@@ -345,6 +392,68 @@ def _trade(data: dict[str, Any], received_at: int) -> Trade:
     )
 
 
+def _symbol(data: dict[str, Any]) -> str:
+    symbol = data.get("s")
+    if type(symbol) is not str:
+        raise ParseError(f"symbol 's' is {describe(symbol)}, not a string")
+    return symbol
+
+
+def _levels(value: object, key: str) -> tuple[Level, ...]:
+    """``[[price, quantity], ...]`` as levels: prices > 0, quantities >= 0 (0 removes the level)."""
+    if type(value) is not list:
+        raise ParseError(f"levels {key!r} are {describe(value)}, not a list")
+    levels = []
+    for entry in value:
+        if type(entry) is not list or len(entry) < 2:
+            raise ParseError(f"a level of {key!r} is {describe(entry)}, not a [price, quantity] pair")
+        price = decimal_text(entry[0], f"{key}.price")
+        if not price:
+            raise ParseError(f"a level of {key!r} has price zero: {entry[0]!r}")
+        levels.append(Level(price, decimal_text(entry[1], f"{key}.quantity")))
+    return tuple(levels)
+
+
+def _depth(data: dict[str, Any], received_at: int) -> BookUpdate:
+    symbol = _symbol(data)
+    first = _int(data, "U")
+    last = _int(data, "u")
+    if first > last:
+        raise ParseError(f"depthUpdate first update id U={first} is after final update id u={last}")
+    return BookUpdate(
+        venue=VENUE,
+        instrument=_instrument_of(symbol),
+        symbol=symbol.upper(),
+        kind="delta",
+        bids=_levels(data.get("b"), "b"),
+        asks=_levels(data.get("a"), "a"),
+        ts_event=_ns(data, "E"),
+        ts_recv=received_at,
+        first_sequence=first,
+        sequence=last,
+    )
+
+
+def _book_ticker(data: dict[str, Any], received_at: int) -> Ticker:
+    symbol = _symbol(data)
+    prices = [decimal_text(data.get(key), key) for key in ("b", "a")]
+    for key, price in zip(("b", "a"), prices, strict=True):
+        if not price:
+            raise ParseError(f"best price {key!r} is zero: {data[key]!r}")
+    return Ticker(
+        venue=VENUE,
+        instrument=_instrument_of(symbol),
+        symbol=symbol.upper(),
+        ts_event=received_at,
+        ts_recv=received_at,
+        best_bid=prices[0],
+        best_bid_size=decimal_text(data.get("B"), "B"),
+        best_ask=prices[1],
+        best_ask_size=decimal_text(data.get("A"), "A"),
+        sequence=_int(data, "u"),
+    )
+
+
 def _control(message: dict[str, Any]) -> ParsedFrame:
     if "result" in message and "id" in message:
         if type(message["id"]) not in (int, str, type(None)):
@@ -352,7 +461,7 @@ def _control(message: dict[str, Any]) -> ParsedFrame:
         return ParsedFrame(channel="", control="ack")
     if "error" in message or ("code" in message and "msg" in message):
         return ParsedFrame(channel="", control="error")
-    raise ParseError(f"object with keys {sorted(message)[:10]} is neither a trade, a reply nor an error")
+    raise ParseError(f"object with keys {sorted(message)[:10]} is neither a trade, a book update, a reply nor an error")
 
 
 def _int(data: dict[str, Any], key: str) -> int:
@@ -443,3 +552,71 @@ def parse_rest_trades(body: bytes | str, received_at: int, instrument: str) -> l
         raise
     except _CAUGHT as error:
         raise ParseError(f"unparseable historicalTrades body: {type(error).__name__}: {error}") from None
+
+
+# --- REST depth snapshot (local order book) ---------------------------------------------------------
+
+REST_DEPTH_PATH = "/api/v3/depth"
+"""Binance's "Order book" endpoint: the book's levels and its ``lastUpdateId`` (``GET``, public market data)."""
+
+REST_DEPTH_LIMIT = 5000
+"""Binance's maximum depth per side (larger limits are truncated to it); the local-book procedure asks for it."""
+
+
+def rest_depth_request(instrument: str, limit: int = REST_DEPTH_LIMIT) -> tuple[str, dict[str, str]]:
+    """The request for a depth snapshot of one symbol.
+
+    Args:
+        instrument: Canonical instrument, e.g. ``BTC-USDT``.
+        limit: Levels per side (1..5000; Binance's default is 100).
+
+    Returns:
+        The path (relative to the REST base URL) and the query parameters.
+
+    Raises:
+        ValueError: A bad instrument or limit.
+    """
+    if not 1 <= limit <= REST_DEPTH_LIMIT:
+        raise ValueError(f"limit must be in 1..{REST_DEPTH_LIMIT}, got {limit}")
+    return REST_DEPTH_PATH, {"symbol": to_symbol(instrument), "limit": str(limit)}
+
+
+def parse_rest_depth(body: bytes | str, received_at: int, instrument: str) -> BookUpdate:
+    """Parse an ``/api/v3/depth`` response into a snapshot book update.
+
+    The body is ``{"lastUpdateId": 1027024, "bids": [["4.00000000", "431.00000000"]], "asks":
+    [["4.00000200", "12.00000000"]]}``: bids best (highest) first, asks best (lowest) first. It has no
+    time, so ``ts_event`` is ``received_at``; ``sequence`` is ``lastUpdateId``.
+
+    Args:
+        body: The response body.
+        received_at: When it was received, epoch ns.
+        instrument: The canonical instrument it was requested for.
+
+    Returns:
+        ``BookUpdate(kind="snapshot", sequence=lastUpdateId, ...)``.
+
+    Raises:
+        ParseError: Anything but such an object (an error body ``{"code": ..., "msg": ...}`` included).
+    """
+    try:
+        document = orjson.loads(body)
+        if type(document) is not dict:
+            raise ParseError(f"depth answered {describe(document)}, not an object")
+        if "lastUpdateId" not in document and "code" in document:
+            raise ParseError(f"depth answered an error: {str(document.get('msg'))[:200]}")
+        return BookUpdate(
+            venue=VENUE,
+            instrument=instrument,
+            symbol=to_symbol(instrument),
+            kind="snapshot",
+            bids=_levels(document.get("bids"), "bids"),
+            asks=_levels(document.get("asks"), "asks"),
+            ts_event=received_at,
+            ts_recv=received_at,
+            sequence=_int(document, "lastUpdateId"),
+        )
+    except ParseError:
+        raise
+    except _CAUGHT as error:
+        raise ParseError(f"unparseable depth body: {type(error).__name__}: {error}") from None

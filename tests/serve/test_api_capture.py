@@ -29,10 +29,12 @@ def _append(settings: Settings, table: TableDef, rows: list[dict[str, Any]]) -> 
     loaded.append(pa.Table.from_pylist(rows, schema=loaded.schema().as_arrow()))
 
 
-def _gap(venue: str, first: int, last: int, repaired: bool, day: dt.date = DAY) -> dict[str, Any]:
+def _gap(
+    venue: str, first: int, last: int, repaired: bool, day: dt.date = DAY, stream: str = "trades:BTCUSDT"
+) -> dict[str, Any]:
     return {
         "venue": venue,
-        "stream": "trades:BTCUSDT",
+        "stream": stream,
         "connection_id": "c1",
         "first_missing": first,
         "last_missing": last,
@@ -69,6 +71,7 @@ def test_capture_counts_gaps_once_and_dead_letters_by_stage(
             _gap("binance", 10, 12, True),  # the same gap, published again once repaired
             _gap("binance", 40, 40, False),  # never repaired
             _gap("kraken", 5, 9, False, day=earlier),
+            _gap("binance", 700, 702, False, stream="book:BTCUSDT"),
         ],
     )
     _append(settings, BRONZE_DEAD_LETTERS, [_letter("binance", "parse"), _letter("binance", "parse")])
@@ -77,8 +80,8 @@ def test_capture_counts_gaps_once_and_dead_letters_by_stage(
     body = api.get("/v1/capture").json()
     assert body["since"] is None
     assert body["venues"] == {
-        "binance": {"gaps": 2, "missing": 4, "repaired_gaps": 1, "dead_letters": {"parse": 2}},
-        "kraken": {"gaps": 1, "missing": 5, "repaired_gaps": 0, "dead_letters": {}},
+        "binance": {"gaps": 2, "missing": 4, "repaired_gaps": 1, "book_gaps": 1, "dead_letters": {"parse": 2}},
+        "kraken": {"gaps": 1, "missing": 5, "repaired_gaps": 0, "book_gaps": 0, "dead_letters": {}},
     }
     recent = api.get("/v1/capture", params={"since": DAY.isoformat()}).json()
     assert set(recent["venues"]) == {"binance"}
@@ -90,6 +93,7 @@ def test_capture_counts_gaps_once_and_dead_letters_by_stage(
     assert 'ticklake_gap_missing_total{venue="kraken"} 5' in lines
     assert 'ticklake_gaps_repaired_total{venue="binance"} 1' in lines
     assert 'ticklake_dead_letters_total{venue="binance",stage="parse"} 2' in lines
+    assert 'ticklake_book_gaps_total{venue="binance"} 1' in lines
 
 
 def test_capture_of_an_empty_lake_and_bad_parameters(api: httpx.Client) -> None:

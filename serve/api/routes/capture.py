@@ -39,7 +39,7 @@ def _read(lake: LakeDep, table: TableDef, columns: tuple[str, ...], since: dt.da
 def capture_counts(lake: LakeDep, since: dt.date | None) -> dict[str, VenueCapture]:
     """The capture counts of every venue that has gaps or dead letters."""
     counts: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"gaps": 0, "missing": 0, "repaired_gaps": 0, "dead_letters": {}}
+        lambda: {"gaps": 0, "missing": 0, "repaired_gaps": 0, "book_gaps": 0, "dead_letters": {}}
     )
     gaps = _read(lake, BRONZE_GAPS, ("venue", "stream", "first_missing", "last_missing", "missing", "repaired"), since)
     # A gap is published when found and again once repaired: count each (venue, stream, range) once.
@@ -48,7 +48,10 @@ def capture_counts(lake: LakeDep, since: dt.date | None) -> dict[str, VenueCaptu
         key = (row["venue"], row["stream"], row["first_missing"], row["last_missing"])
         missing, repaired = found.get(key, (row["missing"], False))
         found[key] = (missing, repaired or bool(row["repaired"]))
-    for (venue, *_), (missing, repaired) in found.items():
+    for (venue, stream, *_), (missing, repaired) in found.items():
+        if stream.startswith("book:"):  # healed by a new snapshot, not by fetching what was missed
+            counts[venue]["book_gaps"] += 1
+            continue
         counts[venue]["gaps"] += 1
         counts[venue]["missing"] += missing
         counts[venue]["repaired_gaps"] += int(repaired)
@@ -82,6 +85,9 @@ def prometheus_text(venues: dict[str, VenueCapture]) -> str:
         "# HELP ticklake_gaps_repaired_total Gaps completely repaired from the venue's REST history.",
         "# TYPE ticklake_gaps_repaired_total counter",
         *(f'ticklake_gaps_repaired_total{{venue="{v}"}} {c.repaired_gaps}' for v, c in venues.items()),
+        "# HELP ticklake_book_gaps_total Order-book sequence gaps (each healed by a new snapshot).",
+        "# TYPE ticklake_book_gaps_total counter",
+        *(f'ticklake_book_gaps_total{{venue="{v}"}} {c.book_gaps}' for v, c in venues.items()),
         "# HELP ticklake_dead_letters_total Frames rejected, by stage.",
         "# TYPE ticklake_dead_letters_total counter",
         *(

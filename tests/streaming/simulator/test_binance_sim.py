@@ -232,7 +232,7 @@ def test_unknown_paths_and_streams_are_refused() -> None:
                 ("/binance/nope", 404),
                 ("/coinbase/ws", 404),
                 ("/binance/stream?streams=dogeusdt@trade", 400),
-                ("/binance/stream?streams=btcusdt@depth", 400),
+                ("/binance/stream?streams=btcusdt@depth20", 400),
                 ("/binance/ws/btcusdt@kline_1m", 400),
             ]:
                 with pytest.raises(InvalidStatus) as refused:

@@ -379,7 +379,7 @@ def test_stream_names_and_urls() -> None:
     with pytest.raises(ValueError):
         binance.combined_stream_url("ws://x", [])
     with pytest.raises(ValueError):
-        binance.stream_names(["BTC-USDT"], "depth")  # type: ignore[arg-type]
+        binance.stream_names(["BTC-USDT"], "kline_1m")  # type: ignore[arg-type]
 
 
 def test_subscription_messages() -> None:
