@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/aggregator_throughput.py
 	$(BIN)/python bench/e2e_throughput.py
 	$(BIN)/python bench/time_to_first_candle.py
+	$(BIN)/python bench/silver_build.py
 
 chaos: install
 	$(BIN)/ticklake chaos --trades 1000000 --kills 20

@@ -8,7 +8,7 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import IdentityTransform
-from pyiceberg.types import DateType, IntegerType, LongType
+from pyiceberg.types import DateType, IntegerType, LongType, StringType
 
 from contracts.schemas import RecordName, iceberg_schema
 
@@ -79,6 +79,18 @@ BRONZE_BOOK = TableDef("bronze.book_updates", "book_update", _BUS_COLUMNS, ("eve
 BRONZE_TICKERS = TableDef("bronze.tickers", "ticker", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
 BRONZE_LIFECYCLE = TableDef("bronze.lifecycle", "lifecycle", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
 BRONZE_GAPS = TableDef("bronze.gaps", "gap", _BUS_COLUMNS, ("event_date",), ("venue", "ts_recv"))
+BRONZE_LIVE_CANDLES = TableDef(
+    "bronze.live_candles", "candle", _BUS_COLUMNS, ("event_date",), ("venue", "instrument", "interval", "window_start")
+)
+"""Sealed candles of the live aggregator (topic ``candles``, header ``sealed``), for the live-vs-batch check."""
+BRONZE_LATE_TRADE_EVENTS = TableDef(
+    "bronze.late_trade_events",
+    "trade",
+    (("late_intervals", StringType(), False), *_BUS_COLUMNS),
+    ("event_date",),
+    ("instrument", "ts_event"),
+)
+"""Late trades as the live aggregator reported them (topic ``late_trades``), with the intervals they missed."""
 SILVER_CANDLES = TableDef(
     "silver.candles",
     "candle",
@@ -86,6 +98,22 @@ SILVER_CANDLES = TableDef(
     ("event_date",),
     ("venue", "instrument", "interval", "window_start"),
 )
+SILVER_TRADES = TableDef("silver.trades", "trade", _BUS_COLUMNS, ("event_date",), ("instrument", "ts_event"))
+"""bronze.trades deduplicated on (venue, symbol, trade_id): the first arrival (ts_recv, Kafka position) wins."""
+SILVER_LATE_TRADES = TableDef(
+    "silver.late_trades",
+    "trade",
+    (
+        ("interval", StringType(), True),
+        ("window_start", LongType(), True),
+        ("window_end", LongType(), True),
+        ("watermark_at_arrival", LongType(), True),
+        *_BUS_COLUMNS,
+    ),
+    ("event_date",),
+    ("venue", "instrument", "interval", "window_start"),
+)
+"""One row per (trade, interval) the trade arrived too late for: its window was sealed on arrival."""
 
 ALL_TABLES: tuple[TableDef, ...] = (
     BRONZE_RAW,
@@ -95,7 +123,11 @@ ALL_TABLES: tuple[TableDef, ...] = (
     BRONZE_LIFECYCLE,
     BRONZE_DEAD_LETTERS,
     BRONZE_GAPS,
+    BRONZE_LIVE_CANDLES,
+    BRONZE_LATE_TRADE_EVENTS,
     SILVER_CANDLES,
+    SILVER_TRADES,
+    SILVER_LATE_TRADES,
 )
 
 CANDLE_INTERVALS: dict[str, int] = {"1m": 60 * 1_000_000_000, "5m": 300 * 1_000_000_000, "1h": 3600 * 1_000_000_000}

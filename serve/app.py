@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve.api.deps import install_state
 from serve.api.models import ErrorBody, ErrorResponse
-from serve.api.routes import candles, capture, health
+from serve.api.routes import candles, capture, health, markets
 from serve.errors import ServeError, invalid_value_message
 from ticklake.settings import Settings, get_settings
 
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _on_unexpected_error)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(candles.router, prefix=API_PREFIX)
+    app.include_router(markets.router, prefix=API_PREFIX)
     app.include_router(capture.router, prefix=API_PREFIX)
     app.include_router(capture.metrics_router)
     return app

@@ -40,6 +40,13 @@ class InvalidRangeError(InvalidParameterError):
     code = "invalid_range"
 
 
+class InvalidAsOfError(ServeError):
+    """The ``as_of`` time-travel point is not a time or snapshot id, or the table has no snapshot there."""
+
+    status_code = 400
+    code = "invalid_as_of"
+
+
 class CatalogUnavailableError(ServeError):
     """The Iceberg catalog cannot be opened or does not answer."""
 

@@ -32,7 +32,9 @@ from contracts.tables import (
     BRONZE_BOOK,
     BRONZE_DEAD_LETTERS,
     BRONZE_GAPS,
+    BRONZE_LATE_TRADE_EVENTS,
     BRONZE_LIFECYCLE,
+    BRONZE_LIVE_CANDLES,
     BRONZE_RAW,
     BRONZE_TICKERS,
     BRONZE_TRADES,
@@ -41,6 +43,7 @@ from contracts.tables import (
     OFFSETS_PREFIX,
     TableDef,
 )
+from streaming.aggregator import CANDLE_STATE_HEADER, LATE_INTERVALS_HEADER
 from streaming.bus import cluster_id, ensure_topics, make_consumer, partitions_of
 from streaming.errors import BrokerError
 from ticklake.lake import ensure_table, sink_summary, snapshot_offsets
@@ -73,6 +76,20 @@ class Route:
     record: RecordName
     table: TableDef
     time_column: str
+    only_if: tuple[str, bytes] | None = None
+    """``(header, value)``: land only the messages with this header value; the others are skipped."""
+    header_columns: tuple[tuple[str, str], ...] = ()
+    """``(header, column)`` pairs: the header's UTF-8 value is stored in the column (null when absent)."""
+
+
+def _header(message: Message, name: str) -> bytes | None:
+    """The value of a message header (consumed headers are a list of ``(key, bytes)``)."""
+    headers = message.headers() or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for key, value in pairs:
+        if key == name:
+            return value.encode() if isinstance(value, str) else value
+    return None
 
 
 ROUTES = (
@@ -83,6 +100,14 @@ ROUTES = (
     Route("ticker", "ticker", BRONZE_TICKERS, "ts_event"),
     Route("lifecycle", "lifecycle", BRONZE_LIFECYCLE, "ts_event"),
     Route("gaps", "gap", BRONZE_GAPS, "ts_recv"),
+    Route("candles", "candle", BRONZE_LIVE_CANDLES, "window_start", only_if=(CANDLE_STATE_HEADER, b"sealed")),
+    Route(
+        "late_trades",
+        "trade",
+        BRONZE_LATE_TRADE_EVENTS,
+        "ts_event",
+        header_columns=((LATE_INTERVALS_HEADER, "late_intervals"),),
+    ),
 )
 """In commit order: dead letters first, so a decode reject lands before the offsets move past it."""
 
@@ -230,6 +255,10 @@ class BronzeSink:
         assert topic is not None and partition is not None and offset is not None
         batch = self.batches[topic]
         value = message.value() or b""
+        only_if = batch.route.only_if
+        if only_if is not None and _header(message, only_if[0]) != only_if[1]:
+            batch.advance(partition, offset)  # e.g. a forming candle: not landed
+            return
         try:
             record = decode(batch.route.record, value)
         except ContractError as error:
@@ -246,6 +275,9 @@ class BronzeSink:
             dlq.dirty = True
             log.warning("sink: dead letter from %s/%d/%d: %s", topic, partition, offset, error)
         else:
+            for header, column in batch.route.header_columns:
+                found = _header(message, header)
+                record[column] = found.decode("utf-8", "replace") if found is not None else None
             batch.add(record, partition, offset)
         batch.advance(partition, offset)
 

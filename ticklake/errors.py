@@ -7,3 +7,7 @@ class TicklakeError(Exception):
 
 class ConfigError(TicklakeError):
     """The configuration is invalid; the message names the setting."""
+
+
+class LakeReadError(TicklakeError):
+    """A lake table cannot be read as asked: unknown table, bad row filter, or no snapshot for a time travel."""

@@ -9,7 +9,7 @@ from testkit import reference_candles
 
 from contracts.tables import CANDLE_INTERVALS
 from orchestration.defs.resources import LakeResource
-from orchestration.defs.silver.assets import silver_candles
+from orchestration.defs.silver.assets import silver_candles, silver_trades
 from ticklake.lake import open_catalog
 from ticklake.timeutil import date_to_ns
 
@@ -30,7 +30,7 @@ def test_candle_partition_equals_independent_computation(settings):
 
     with instance_for_test() as instance:
         result = materialize(
-            [silver_candles],
+            [silver_trades, silver_candles],
             partition_key=DAY.isoformat(),
             resources={"lake": LakeResource()},
             instance=instance,
@@ -74,7 +74,7 @@ def test_rematerializing_a_partition_replaces_it(settings):
     with instance_for_test() as instance:
         for _ in range(2):
             result = materialize(
-                [silver_candles],
+                [silver_trades, silver_candles],
                 partition_key=DAY.isoformat(),
                 resources={"lake": LakeResource()},
                 instance=instance,
@@ -96,7 +96,10 @@ def test_a_recompute_that_changes_a_candle_raises_its_revision(settings):
 
         def build():
             result = materialize(
-                [silver_candles], partition_key=DAY.isoformat(), resources={"lake": LakeResource()}, instance=instance
+                [silver_trades, silver_candles],
+                partition_key=DAY.isoformat(),
+                resources={"lake": LakeResource()},
+                instance=instance,
             )
             assert result.success
             return read_candles(catalog, DAY), result.asset_materializations_for_node("silver__candles")[0]

@@ -422,7 +422,7 @@ def test_openapi_documents_the_contract(candles_api: httpx.Client) -> None:
     spec = candles_api.get("/openapi.json").json()
     assert spec["info"]["title"] == "ticklake"
     params = {p["name"]: p for p in spec["paths"]["/v1/candles"]["get"]["parameters"]}
-    assert set(params) == {"instrument", "venue", "interval", "start", "end", "limit"}
+    assert set(params) == {"instrument", "venue", "interval", "start", "end", "limit", "as_of"}
     interval = params["interval"]["schema"]
     assert interval.get("enum", [interval.get("const")]) == ["1m", "5m", "1h"]  # one value would render as "const"
     assert "krakenfutures" in params["venue"]["schema"]["enum"]

@@ -11,7 +11,7 @@ from dagster import instance_for_test, materialize
 from testkit import free_port, reference_candles, running_api, wait_until
 
 from orchestration.defs.resources import LakeResource
-from orchestration.defs.silver.assets import silver_candles
+from orchestration.defs.silver.assets import silver_candles, silver_trades
 from ticklake.lake import committed_offsets, open_catalog
 from ticklake.settings import get_settings
 from ticklake.timeutil import ns_to_date, ns_to_iso
@@ -96,7 +96,10 @@ def test_every_trade_lands_exactly_once_across_sink_kills(broker, processes, tmp
     with instance_for_test() as instance:
         for day in days:
             result = materialize(
-                [silver_candles], partition_key=day.isoformat(), resources={"lake": LakeResource()}, instance=instance
+                [silver_trades, silver_candles],
+                partition_key=day.isoformat(),
+                resources={"lake": LakeResource()},
+                instance=instance,
             )
             assert result.success
     trades = [{**t, "price": Decimal(t["price"]), "size": Decimal(t["size"])} for t in truth]

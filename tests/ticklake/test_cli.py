@@ -108,6 +108,18 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     panel = result.stdout.split("Commands", 1)[1]
     # the first word of each row of the Commands panel is a command name
     listed = [line.strip("│ ").split()[0] for line in panel.splitlines() if line.startswith("│")]
-    assert listed == ["up", "sim", "capture", "sink", "aggregate", "serve", "parse", "chaos", "contracts"], (
-        result.stdout
-    )
+    assert listed == [
+        "up",
+        "sim",
+        "export-raw",
+        "capture",
+        "sink",
+        "aggregate",
+        "serve",
+        "parse",
+        "chaos",
+        "read",
+        "reprocess",
+        "backfill",
+        "contracts",
+    ], result.stdout

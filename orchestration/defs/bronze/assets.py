@@ -12,7 +12,9 @@ from contracts.tables import (
     BRONZE_BOOK,
     BRONZE_DEAD_LETTERS,
     BRONZE_GAPS,
+    BRONZE_LATE_TRADE_EVENTS,
     BRONZE_LIFECYCLE,
+    BRONZE_LIVE_CANDLES,
     BRONZE_RAW,
     BRONZE_TICKERS,
     BRONZE_TRADES,
@@ -35,5 +37,7 @@ BRONZE_ASSETS = [
         (BRONZE_LIFECYCLE, "Market lifecycle events: created, opened, closed, determined, settled..."),
         (BRONZE_GAPS, "Sequence numbers venue streams skipped, to be repaired from the venues' REST history."),
         (BRONZE_DEAD_LETTERS, "Frames and messages that could not be processed, with the raw bytes."),
+        (BRONZE_LIVE_CANDLES, "Sealed candles of the live aggregator, for the live-vs-batch agreement check."),
+        (BRONZE_LATE_TRADE_EVENTS, "Late trades as the live aggregator reported them, with the intervals missed."),
     )
 ]

@@ -1,4 +1,7 @@
-"""Sensors of the silver layer: request the candle partitions whose bronze input changed."""
+"""Sensors of the silver layer: request the silver partitions whose bronze input changed.
+
+One run per partition builds ``silver/trades``, then ``silver/late_trades`` and ``silver/candles`` from it.
+"""
 
 import json
 
@@ -13,12 +16,18 @@ from dagster import (
 )
 
 from contracts.tables import BRONZE_TRADES
-from orchestration.defs.silver.assets import CANDLES_KEY
+from orchestration.defs.silver.assets import SILVER_KEYS
 from orchestration.defs.silver.partitions import daily_partitions
 from orchestration.defs.streams.sensors import IN_PROGRESS
 from ticklake.lake import ensure_table, open_catalog, snapshot_event_dates
 
-candles_job = define_asset_job("silver_candles_job", selection=[CANDLES_KEY], tags={"ticklake/layer": "silver"})
+candles_job = define_asset_job(
+    "silver_candles_job",
+    selection=list(SILVER_KEYS),
+    tags={"ticklake/layer": "silver"},
+    description="One day of silver: trades (deduplicated), then late trades and candles from them.",
+)
+"""The silver job (its historical name is kept: runs and tags refer to it)."""
 
 
 @sensor(
@@ -26,7 +35,7 @@ candles_job = define_asset_job("silver_candles_job", selection=[CANDLES_KEY], ta
     job=candles_job,
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Requests the silver/candles partitions of the days whose bronze trades changed.",
+    description="Requests the silver partitions (trades, late trades, candles) of the days bronze trades changed.",
 )
 def silver_candles_on_bronze(context: SensorEvaluationContext) -> SensorResult:
     """Read new bronze.trades snapshots since the cursor and request their event dates.

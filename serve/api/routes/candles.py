@@ -45,8 +45,10 @@ from serve.api.models import (
     Venue,
     decimal_to_str,
 )
-from serve.errors import InvalidParameterError, InvalidRangeError, invalid_value_message
-from ticklake.timeutil import NS_PER_SECOND, datetime_to_ns, now_ns, ns_to_date, ns_to_iso
+from serve.errors import InvalidAsOfError, InvalidParameterError, InvalidRangeError, invalid_value_message
+from ticklake.errors import LakeReadError
+from ticklake.lake import AsOf, snapshot_as_of
+from ticklake.timeutil import NS_PER_SECOND, datetime_to_ns, now_ns, ns_to_date, ns_to_datetime, ns_to_iso
 
 router = APIRouter(tags=["candles"])
 
@@ -235,19 +237,26 @@ def group_by_event_date(table: Table, tasks: Iterable[FileScanTask]) -> list[lis
     return [by_day[day] for day in sorted(by_day)]
 
 
-def read_candles(table: Table, row_filter: BooleanExpression, limit: int) -> list[dict[str, Any]]:
+def read_candles(
+    table: Table, row_filter: BooleanExpression, limit: int, snapshot_id: int | None = None
+) -> list[dict[str, Any]]:
     """The first ``limit`` candles matching ``row_filter``, by ``window_start`` ascending.
 
     Args:
         table: ``silver.candles``.
         row_filter: The predicate (see :func:`candle_filter`).
         limit: The most candles to return.
+        snapshot_id: Read this snapshot (time travel) instead of the current one.
 
     Returns:
         One dict per candle with the :data:`CANDLE_COLUMNS` (decimals as :class:`~decimal.Decimal`).
     """
-    present = {field.name for field in table.schema().fields}
-    scan = table.scan(row_filter=row_filter, selected_fields=tuple(c for c in CANDLE_COLUMNS if c in present))
+    present = {field.name for field in table.scan(snapshot_id=snapshot_id).projection().fields}
+    scan = table.scan(
+        row_filter=row_filter,
+        selected_fields=tuple(c for c in CANDLE_COLUMNS if c in present),
+        snapshot_id=snapshot_id,
+    )
     reader = ArrowScan(table.metadata, table.io, scan.projection(), scan.row_filter)
     rows: list[dict[str, Any]] = []
     for tasks in group_by_event_date(table, scan.plan_files()):
@@ -281,6 +290,24 @@ def to_candle(row: dict[str, Any]) -> CandleOut:
     )
 
 
+def parse_as_of(text: str) -> AsOf:
+    """The ``as_of`` parameter: a snapshot id (digits) or an ISO-8601 time (the forms ``start`` takes).
+
+    Raises:
+        InvalidAsOfError: Neither (answered 400).
+    """
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = parse_timestamp(value, "as_of")
+    except InvalidParameterError as error:
+        raise InvalidAsOfError(
+            error.message.replace("; use e.g.", "; give an Iceberg snapshot id or a time such as"), parameter="as_of"
+        ) from None
+    return ns_to_datetime(moment)
+
+
 def _canonical_instrument(value: str) -> str:
     if not is_canonical(value):
         raise ValueError(
@@ -294,6 +321,7 @@ def _canonical_instrument(value: str) -> str:
     "/candles",
     summary="Candles of one instrument",
     responses={
+        status.HTTP_400_BAD_REQUEST: {"model": ErrorResponse, "description": "A bad as_of (time travel) value."},
         status.HTTP_422_UNPROCESSABLE_CONTENT: {"model": ErrorResponse, "description": "A bad parameter."},
         status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse, "description": "The catalog is down."},
     },
@@ -335,6 +363,15 @@ def get_candles(
         int,
         Query(ge=1, le=MAX_LIMIT, description=f"Most candles to return (1..{MAX_LIMIT}); the earliest first."),
     ] = DEFAULT_LIMIT,
+    as_of: Annotated[
+        str | None,
+        Query(
+            description="Time travel: the candles as they were stored at this time (ISO-8601, as 'start'), "
+            "or at this Iceberg snapshot id (digits). Default: now. A bad value or a time before the "
+            "table's first snapshot is a 400.",
+            examples=["2026-11-21T12:00:00Z"],
+        ),
+    ] = None,
 ) -> CandlesResponse:
     """Candles with ``window_start`` in ``[start, end)``, ascending, at most ``limit``.
 
@@ -342,13 +379,20 @@ def get_candles(
     including before ``silver.candles`` exists.
     """
     window = resolve_range(start, end, now_ns())
+    point = parse_as_of(as_of) if as_of is not None else None
     catalog = lake.catalog()
     try:
         table = catalog.load_table(SILVER_CANDLES.identifier)
     except (NoSuchTableError, NoSuchNamespaceError):
         rows: list[dict[str, Any]] = []
     else:
-        rows = read_candles(table, candle_filter(venue, instrument, interval, window), limit)
+        snapshot_id = None
+        if point is not None:
+            try:
+                snapshot_id = snapshot_as_of(table, point).snapshot_id
+            except LakeReadError as error:
+                raise InvalidAsOfError(invalid_value_message("as_of", as_of, str(error)), parameter="as_of") from None
+        rows = read_candles(table, candle_filter(venue, instrument, interval, window), limit, snapshot_id)
     candles = [to_candle(row) for row in rows]
     return CandlesResponse(
         venue=venue,
