@@ -401,3 +401,35 @@ class Collector:
             raise capture.exception()  # type: ignore[misc]
         log.info("collector %s stopped: %s", self.feed.venue, self.stats)
         return self.stats
+
+
+async def run_collectors(
+    settings: Settings, venues: list[str], stop: asyncio.Event | None = None
+) -> dict[str, CollectorStats]:
+    """Capture several venues in one event loop, a collector each, until ``stop`` is set or cancelled.
+
+    If one collector fails (e.g. Kafka delivery failed), the others are stopped and the error is raised,
+    so a supervisor restarts them together.
+
+    Args:
+        settings: Platform settings.
+        venues: Venue ids with a feed in :data:`streaming.feeds.registry.FEEDS`.
+        stop: Ends every collector when set.
+
+    Returns:
+        Each venue's final counts.
+
+    Raises:
+        StreamingError: A venue has no feed, or its URL is invalid.
+        BrokerError: Kafka cannot be reached or a delivery failed.
+    """
+    from streaming.feeds.registry import FEEDS
+
+    unknown = [venue for venue in venues if venue not in FEEDS]
+    if unknown:
+        raise StreamingError(f"no feed for venues {unknown}; known: {', '.join(FEEDS)}")
+    stop = stop or asyncio.Event()
+    collectors = {venue: Collector(settings, FEEDS[venue](settings)) for venue in venues}
+    async with asyncio.TaskGroup() as group:
+        tasks = {venue: group.create_task(c.run(stop), name=f"collector-{venue}") for venue, c in collectors.items()}
+    return {venue: task.result() for venue, task in tasks.items()}

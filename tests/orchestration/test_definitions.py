@@ -31,7 +31,7 @@ def test_definitions_load_and_validate():
 def test_stream_jobs_and_sensors_are_registered():
     job_names = {job.name for job in defs.resolve_all_job_defs()}
     assert {
-        "stream_binance",
+        "stream_collectors",
         "stream_bronze_sink",
         "stream_live_candles",
         "silver_candles_job",

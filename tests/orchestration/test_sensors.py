@@ -8,47 +8,28 @@ from orchestration.definitions import defs
 from orchestration.defs.silver.sensors import silver_candles_on_bronze
 from orchestration.defs.streams.sensors import relaunch_delay, stream_supervisor
 from ticklake.lake import open_catalog
-from ticklake.settings import get_settings
 
 
 def test_supervisor_requests_every_stream_job_when_none_runs():
     with instance_for_test() as instance:
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
         assert sorted(r.job_name for r in result.run_requests) == [
-            "stream_binance",
             "stream_bronze_sink",
-            "stream_coinbase",
-            "stream_kalshi",
-            "stream_kraken",
-            "stream_krakenfutures",
-            "stream_live_candles",
-            "stream_polymarket",
-        ]
-
-
-def test_supervisor_runs_only_the_collectors_of_the_configured_venues(monkeypatch):
-    monkeypatch.setenv("TICKLAKE_VENUES", '["kraken", "binance"]')
-    get_settings.cache_clear()
-    with instance_for_test() as instance:
-        result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert sorted(r.job_name for r in result.run_requests) == [
-            "stream_binance",
-            "stream_bronze_sink",
-            "stream_kraken",
+            "stream_collectors",
             "stream_live_candles",
         ]
 
 
 def test_supervisor_leaves_live_runs_alone_and_backs_off_after_failures():
-    job = defs.resolve_job_def("stream_binance")
+    job = defs.resolve_job_def("stream_collectors")
     with instance_for_test() as instance:
         live = instance.create_run_for_job(job_def=job, status=DagsterRunStatus.STARTED)
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert "stream_binance" not in [r.job_name for r in result.run_requests]
+        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink", "stream_live_candles"]
 
         instance.report_run_failed(live)  # just failed: wait 5 s before relaunching it
         result = stream_supervisor(build_sensor_context(instance=instance, definitions=defs))
-        assert "stream_binance" not in [r.job_name for r in result.run_requests]
+        assert [r.job_name for r in result.run_requests] == ["stream_bronze_sink", "stream_live_candles"]
 
 
 def test_relaunch_backoff_grows_exponentially_and_is_capped():

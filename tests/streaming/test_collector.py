@@ -10,6 +10,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from contracts.schemas import decode
@@ -170,3 +171,30 @@ def test_collector_publishes_raw_trades_and_dead_letters_then_the_sink_lands_the
     assert sorted((r["seq"], r["payload"]) for r in stored_raw) == [(f.seq, f.data) for f in FRAMES]
     (stored_trade,) = catalog.load_table("bronze.trades").scan().to_arrow().to_pylist()
     assert (stored_trade["price"], stored_trade["size"]) == (Decimal("83034.29"), Decimal("0.00062"))
+
+
+def test_run_collectors_captures_several_venues_in_one_loop(broker, tmp_path):
+    import asyncio
+
+    from streaming.collector import run_collectors
+    from streaming.errors import StreamingError
+    from streaming.simulator.server import open_simulator
+    from ticklake.settings import load_settings
+
+    async def scenario():
+        base = load_settings(sim_rate=200.0)
+        async with open_simulator(base, port=0, venues=["binance", "kraken"]) as sim:
+            settings = load_settings(sim_port=sim.port)  # the venues' URLs default to the simulator's
+            stop = asyncio.Event()
+            task = asyncio.create_task(run_collectors(settings, ["binance", "kraken"], stop))
+            while not all(sim.venues[v].trades_sent >= 50 for v in ("binance", "kraken")):
+                await asyncio.sleep(0.05)
+            stop.set()
+            return await asyncio.wait_for(task, 60)
+
+    stats = asyncio.run(asyncio.wait_for(scenario(), 120))
+    assert set(stats) == {"binance", "kraken"}
+    assert all(s.trades >= 1 and s.rejects == 0 for s in stats.values()), stats
+
+    with pytest.raises(StreamingError, match="no feed for venues"):
+        asyncio.run(run_collectors(load_settings(), ["nasdaq"]))

@@ -105,7 +105,7 @@ def test_up_runs_the_platform_and_ctrl_c_stops_everything(tmp_path):
     try:
         with DagsterInstance.get() as instance:
             jobs = {run.job_name for run in instance.get_runs()}
-            assert {"stream_binance", "stream_bronze_sink", "silver_candles_job"} <= jobs
+            assert {"stream_collectors", "stream_bronze_sink", "silver_candles_job"} <= jobs
             bronze = instance.get_latest_materialization_event(AssetKey(["bronze", "trades"]))
             assert bronze is not None
             metadata = bronze.asset_materialization.metadata

@@ -1,4 +1,4 @@
-"""The long-running stream jobs: one per venue collector, and the bronze sink.
+"""The long-running stream jobs: the venue collectors, the bronze sink and the live candle aggregator.
 
 Each is a single op that runs until the run is terminated. The sink reports every Iceberg commit as a
 materialization of the bronze table it wrote, with rows, Kafka offsets and the snapshot id.
@@ -20,35 +20,29 @@ from dagster import (
 
 from orchestration.defs.resources import LakeResource
 from streaming.aggregator import LiveCandleService, aggregator_from_settings
-from streaming.collector import Collector
-from streaming.feeds.registry import FEEDS
+from streaming.collector import run_collectors
 from streaming.sink import BronzeSink, CommitReport
 
 SINK_JOB = "stream_bronze_sink"
 
 
-def collector_job_name(venue: str) -> str:
-    """The job name of a venue's collector."""
-    return f"stream_{venue}"
+COLLECTORS_JOB = "stream_collectors"
 
 
-def _collector_job(venue: str) -> JobDefinition:
-    @op(
-        name=f"capture_{venue}",
-        description=f"Capture the {venue} WebSocket feed into Kafka until terminated.",
-    )
-    def capture(context: OpExecutionContext, lake: LakeResource) -> None:
-        settings = lake.settings()
-        collector = Collector(settings, FEEDS[venue](settings))
-        context.log.info(f"capturing {collector.feed.url} into topics {settings.topic_prefix}.*")
-        stats = asyncio.run(collector.run())
-        context.log.info(f"collector stopped: {stats}")
+@op(description="Capture the WebSocket feed of every venue of TICKLAKE_VENUES into Kafka until terminated.")
+def capture_venues(context: OpExecutionContext, lake: LakeResource) -> None:
+    """Run one collector per configured venue in this process (one event loop, a task per venue)."""
+    settings = lake.settings()
+    context.log.info(f"capturing {', '.join(settings.venues)} into topics {settings.topic_prefix}.*")
+    stats = asyncio.run(run_collectors(settings, settings.venues))
+    for venue, venue_stats in stats.items():
+        context.log.info(f"collector {venue} stopped: {venue_stats}")
 
-    @job(name=collector_job_name(venue), tags={"ticklake/stream": venue}, executor_def=in_process_executor)
-    def collector_job() -> None:
-        capture()
 
-    return collector_job
+@job(name=COLLECTORS_JOB, tags={"ticklake/stream": "collectors"}, executor_def=in_process_executor)
+def collectors_job() -> None:
+    """Every venue's collector as one Dagster run (one process: a run each would cost a process per venue)."""
+    capture_venues()
 
 
 def bronze_key(table: str) -> AssetKey:
@@ -102,14 +96,5 @@ def bronze_sink_job() -> None:
     sink_bronze()
 
 
-STREAM_JOBS: tuple[JobDefinition, ...] = (
-    *(_collector_job(venue) for venue in FEEDS),
-    bronze_sink_job,
-    live_candles_job,
-)
-
-
-def wanted_stream_jobs(venues: list[str]) -> list[JobDefinition]:
-    """The stream jobs to keep running: the collectors of ``venues`` (``settings.venues``), the sink, live candles."""
-    wanted = {collector_job_name(venue) for venue in venues}
-    return [job for job in STREAM_JOBS if job.name in wanted or job.tags.get("ticklake/stream") not in FEEDS]
+STREAM_JOBS: tuple[JobDefinition, ...] = (collectors_job, bronze_sink_job, live_candles_job)
+"""The long-running jobs the supervisor keeps alive."""

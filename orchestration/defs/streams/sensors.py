@@ -13,7 +13,7 @@ from dagster import (
     sensor,
 )
 
-from orchestration.defs.streams.jobs import STREAM_JOBS, wanted_stream_jobs
+from orchestration.defs.streams.jobs import STREAM_JOBS
 
 IN_PROGRESS = [
     DagsterRunStatus.QUEUED,
@@ -38,18 +38,17 @@ def relaunch_delay(consecutive_failures: int, maximum: float) -> float:
     jobs=list(STREAM_JOBS),
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Keeps one run of each stream job alive (collectors of TICKLAKE_VENUES, the sink, live candles); "
-    "relaunches a failed one with exponential backoff.",
+    description="Keeps one run of each stream job alive (the collectors of TICKLAKE_VENUES, the sink, live "
+    "candles); relaunches a failed one with exponential backoff.",
 )
 def stream_supervisor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     """Request a run for every stream job that has none in progress (after its backoff)."""
     from ticklake.settings import get_settings
 
-    settings = get_settings()
-    maximum = settings.stream_relaunch_backoff_max
+    maximum = get_settings().stream_relaunch_backoff_max
     requests: list[RunRequest] = []
     waiting: list[str] = []
-    for job in wanted_stream_jobs(settings.venues):
+    for job in STREAM_JOBS:
         live = context.instance.get_runs(RunsFilter(job_name=job.name, statuses=IN_PROGRESS), limit=1)
         if live:
             continue
