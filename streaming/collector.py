@@ -22,6 +22,7 @@ Nothing stops the stream: a bad frame is a dead letter, a lost connection is a r
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -29,6 +30,7 @@ from collections.abc import Coroutine, Hashable
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+from websockets.asyncio.client import ClientConnection
 
 from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RecordName, encode
@@ -52,13 +54,16 @@ RECENT_TRADES = 200_000
 class RecentKeys:
     """A bounded set of the most recently added keys (the oldest are forgotten first).
 
+    An ``OrderedDict`` evicts its oldest key in O(1); a plain dict would not: deleting from its front
+    leaves a growing run of dead slots that ``next(iter(...))`` walks on every eviction.
+
     Args:
         capacity: How many keys to remember.
     """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._keys: dict[Hashable, None] = {}
+        self._keys: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
 
     def add(self, key: Hashable) -> bool:
         """Remember ``key``; whether it was new."""
@@ -66,8 +71,11 @@ class RecentKeys:
             return False
         self._keys[key] = None
         if len(self._keys) > self._capacity:
-            del self._keys[next(iter(self._keys))]
+            self._keys.popitem(last=False)
         return True
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 @dataclasses.dataclass
@@ -346,6 +354,17 @@ class Collector:
         self._repairs.add(task)
         task.add_done_callback(self._repairs.discard)
 
+    async def _on_connect(self, websocket: ClientConnection) -> None:
+        """Subscribe; on a reconnect, also catch up on what the disconnect lost.
+
+        This runs before any frame arrives: a venue with nothing new would never send the frame that reveals it.
+        """
+        if self.feed.on_connect is not None:
+            await self.feed.on_connect(websocket)
+        if self.feed.catch_up is not None and self._connections_seen:
+            self._start(self._catch_up())
+        self._connections_seen += 1
+
     async def _capture(self, stop: asyncio.Event, report_every: float) -> None:
         backoff = Backoff(self.settings.ws_backoff_initial, self.settings.ws_backoff_max)
         last_report = time.monotonic()
@@ -354,17 +373,13 @@ class Collector:
             backoff=backoff,
             ping_interval=self.settings.ws_ping_interval,
             ping_timeout=self.settings.ws_ping_timeout,
-            on_connect=self.feed.on_connect,
+            on_connect=self._on_connect,
             headers=self.feed.headers,
             app_ping=self.feed.app_ping,
             stale_after=self.settings.ws_stale_seconds,
             stop=stop,
         ):
             self.handle(frame)
-            if frame.seq == 0 and self.feed.catch_up is not None and self._connections_seen:
-                self._start(self._catch_up())
-            if frame.seq == 0:
-                self._connections_seen += 1
             if self._gaps_found:
                 self.start_repairs()
             if self._snapshots_wanted:
