@@ -61,9 +61,12 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=20_000, help="trades/s per instrument asked of the simulator")
     parser.add_argument("--instruments", default='{"binance":["BTC-USDT","ETH-USDT","SOL-USDT"]}')
+    parser.add_argument("--workdir", help="keep state and logs in this folder (default: a temporary one)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="ticklake-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ticklake-bench-") as scratch:
+        tmp = args.workdir or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         state = Path(tmp)
         bootstrap = f"127.0.0.1:{free_port()}"
         env = {

@@ -20,47 +20,6 @@ from ticklake.settings import Settings
 from ticklake.timeutil import now_ns
 
 
-class LastIds:
-    """The last trade id seen per symbol (fed by :func:`trade_ids`), to catch up after a reconnect."""
-
-    def __init__(self) -> None:
-        self.last: dict[str, int] = {}
-
-    def sequences(self, parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
-        """:func:`trade_ids`, remembering the highest id of each symbol."""
-        for stream, number in trade_ids(parsed):
-            symbol = stream.removeprefix("trades:")
-            if number > self.last.get(symbol, -1):
-                self.last[symbol] = number
-            yield stream, number
-
-
-def catcher(settings: Settings, ids: LastIds) -> Callable[[dict[str, int]], list[Trade]]:
-    """After a reconnect, fetch every trade after the last id seen of each symbol from ``historicalTrades``.
-
-    A disconnect's loss is also revealed by the next trade id, but only if a next trade comes: this
-    closes the tail (the last trades before a venue goes quiet).
-    """
-    base = settings.rest_url(binance.VENUE)
-
-    def catch_up(_since: dict[str, int]) -> list[Trade]:
-        found: list[Trade] = []
-        for symbol, last in list(ids.last.items()):
-            instrument = binance.to_instrument(symbol)
-            next_id = last + 1
-            while True:
-                path, params = binance.rest_trades_request(instrument, next_id, 1000)
-                page = binance.parse_rest_trades(rest.get(base, path, params), now_ns(), instrument)
-                page = [t for t in page if int(t.trade_id) >= next_id]
-                found += page
-                if len(page) < 1000:
-                    break
-                next_id = int(page[-1].trade_id) + 1
-        return found
-
-    return catch_up
-
-
 def trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
     """Binance ``trade`` ids are consecutive per symbol (``aggTrade`` ids are not checked)."""
     if parsed.channel.endswith("@trade"):
@@ -105,7 +64,6 @@ def feed(settings: Settings) -> VenueFeed:
     """The Binance combined-stream feed of the configured instruments (books per ``binance_book_channel``)."""
     instruments = settings.instruments_of(binance.VENUE)
     channel = settings.binance_book_channel
-    ids = LastIds()
     streams = binance.stream_names(instruments, settings.binance_trade_channel)
     if channel is not None:
         streams += binance.stream_names(instruments, channel)
@@ -115,9 +73,8 @@ def feed(settings: Settings) -> VenueFeed:
         venue=binance.VENUE,
         url=binance.combined_stream_url(settings.ws_url(binance.VENUE), streams),
         parse=binance.parse,
-        sequences=ids.sequences,
+        sequences=trade_ids,
         sequences_per_connection=False,
         repair=repairer(settings),
-        catch_up=catcher(settings, ids),
         book_snapshot=snapshotter(settings) if channel is not None else None,
     )
