@@ -83,7 +83,7 @@ from contracts.instruments import split_spot
 from contracts.records import BookUpdate, Level, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
-from streaming.venues.wire import MAX_NS, decimal_text, describe, json_kind
+from streaming.venues.wire import MALFORMED_ERRORS, MAX_NS, decimal_text, describe, json_kind
 
 VENUE = "binance"
 
@@ -153,17 +153,6 @@ Longest-suffix matching resolves overlaps such as ``TUSD``/``USD`` or ``AEUR``/`
 _QUOTES_LONGEST_FIRST = tuple(sorted(QUOTE_ASSETS, key=len, reverse=True))
 
 _MICROS_THRESHOLD = 100_000_000_000_000  # 1e14: at or above, a timestamp is in microseconds
-
-
-_CAUGHT = (
-    ValueError,  # includes orjson.JSONDecodeError and UnicodeError
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
-    RecursionError,
-)
 
 
 # --- symbol mapping ----------------------------------------------------------------------------
@@ -351,7 +340,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
 
 
@@ -550,7 +539,7 @@ def parse_rest_trades(body: bytes | str, received_at: int, instrument: str) -> l
         return trades
     except ParseError:
         raise
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable historicalTrades body: {type(error).__name__}: {error}") from None
 
 
@@ -618,5 +607,5 @@ def parse_rest_depth(body: bytes | str, received_at: int, instrument: str) -> Bo
         )
     except ParseError:
         raise
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable depth body: {type(error).__name__}: {error}") from None

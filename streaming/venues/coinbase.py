@@ -130,7 +130,7 @@ from contracts.instruments import kind_of, split_spot
 from contracts.records import BookUpdate, Level, Record, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
-from streaming.venues.wire import MAX_INT64, decimal_text, describe, iso8601_ns, json_kind
+from streaming.venues.wire import MALFORMED_ERRORS, MAX_INT64, decimal_text, describe, iso8601_ns, json_kind
 
 VENUE = "coinbase"
 
@@ -164,16 +164,6 @@ _UNKNOWN_SIDES = ("", "UNKNOWN_ORDER_SIDE")  # Advanced Trade REST only
 _SPOT = re.compile(r"([A-Z0-9]{1,20})-([A-Z0-9]{1,20})")
 _INTX_PERP = re.compile(r"([A-Z0-9]{1,20})-PERP-INTX")
 _TRADE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-_CAUGHT = (
-    ValueError,  # includes orjson.JSONDecodeError and UnicodeError
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
-    RecursionError,
-)
 
 
 # --- symbol mapping ----------------------------------------------------------------------------
@@ -382,7 +372,7 @@ def sequence_of(raw: bytes | str) -> FrameSequence | None:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
 
 
@@ -423,7 +413,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
 
 
@@ -748,7 +738,7 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
         raise
     except RecursionError:
         raise ParseError("REST body is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable REST body: {type(error).__name__}: {error}") from None
 
 

@@ -147,6 +147,7 @@ from contracts.records import BookUpdate, Level, Lifecycle, LifecycleEvent, Reco
 from streaming.errors import ParseError
 from streaming.venues.base import Control, ParsedFrame
 from streaming.venues.wire import (
+    MALFORMED_ERRORS,
     MAX_FRACTION_DIGITS,
     MAX_INTEGER_DIGITS,
     NS_PER_MILLISECOND,
@@ -213,16 +214,6 @@ _LIFECYCLE_SECONDS = ("open_ts", "close_ts", "determination_ts", "settled_ts")
 _CONTROL: dict[str, Control] = {"subscribed": "ack", "unsubscribed": "ack", "ok": "ack", "error": "error"}
 _HEARTBEAT = ParsedFrame(channel="", control="heartbeat")
 _HEARTBEAT_BODIES = (b"heartbeat", "heartbeat")
-
-_CAUGHT = (
-    ValueError,  # includes orjson.JSONDecodeError and UnicodeError
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
-    RecursionError,
-)
 
 
 # --- symbol mapping ----------------------------------------------------------------------------
@@ -409,7 +400,7 @@ def envelope(raw: bytes | str) -> Envelope:
         return Envelope("heartbeat", None, None, None)
     try:
         message = orjson.loads(raw)
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
     if type(message) is not dict:
         raise ParseError(f"frame is a JSON {json_kind(message)}, not an object")
@@ -501,7 +492,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
 
 
@@ -847,7 +838,7 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> tuple[l
         raise
     except RecursionError:
         raise ParseError("trades page is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable trades page: {type(error).__name__}: {error}") from None
 
 

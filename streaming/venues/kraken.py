@@ -99,7 +99,15 @@ from contracts.instruments import split_spot
 from contracts.records import BookUpdate, Level, Lifecycle, Record, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
-from streaming.venues.wire import MAX_INT64, MAX_INTEGER_DIGITS, MAX_NS, check_fits, describe, rfc3339_ns
+from streaming.venues.wire import (
+    MALFORMED_ERRORS,
+    MAX_INT64,
+    MAX_INTEGER_DIGITS,
+    MAX_NS,
+    check_fits,
+    describe,
+    rfc3339_ns,
+)
 
 VENUE = "kraken"
 
@@ -135,14 +143,6 @@ _WIDE = Context(prec=120)  # exact arithmetic on decimal(38, 18) values and chec
 
 _DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,9})?")
 
-_CAUGHT = (
-    ValueError,  # includes json.JSONDecodeError and UnicodeError
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
-)
 
 LevelLike = Level | tuple[Decimal | str, Decimal | str]
 """A book level for :func:`book_checksum`: a Level, or ``(price, qty)`` as Decimals or decimal text."""
@@ -361,7 +361,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {str(error)[:200]}") from None
 
 
@@ -768,7 +768,7 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
         raise
     except RecursionError:
         raise ParseError("REST answer is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable REST answer: {type(error).__name__}: {str(error)[:200]}") from None
 
 
@@ -789,7 +789,7 @@ def rest_trades_next_since(body: bytes) -> int:
         raise
     except RecursionError:
         raise ParseError("REST answer is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable REST answer: {type(error).__name__}: {str(error)[:200]}") from None
 
 

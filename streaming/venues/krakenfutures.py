@@ -127,6 +127,7 @@ from contracts.records import BookUpdate, Level, Side, Ticker, Trade
 from streaming.errors import ParseError
 from streaming.venues.base import ParsedFrame
 from streaming.venues.wire import (
+    MALFORMED_ERRORS,
     MAX_FRACTION_DIGITS,
     MAX_INT64,
     MAX_INTEGER_DIGITS,
@@ -177,16 +178,6 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 _ACK_EVENTS = frozenset({"subscribed", "unsubscribed", "info", "challenge"})
 _ERROR_EVENTS = frozenset({"subscribed_failed", "unsubscribed_failed", "error", "alert"})
-
-_CAUGHT = (
-    ValueError,  # includes json.JSONDecodeError and UnicodeError
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
-    RecursionError,
-)
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -401,7 +392,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
 
 
@@ -654,7 +645,7 @@ def parse_rest_trades(body: bytes, received_at: int, instrument: str) -> list[Tr
         raise
     except RecursionError:
         raise ParseError("REST body is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable REST body: {type(error).__name__}: {error}") from None
 
 

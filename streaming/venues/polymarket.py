@@ -130,6 +130,7 @@ from contracts.records import BookUpdate, Level, Lifecycle, LifecycleEvent, Reco
 from streaming.errors import ParseError
 from streaming.venues.base import Control, ParsedFrame
 from streaming.venues.wire import (
+    MALFORMED_ERRORS,
     MAX_NS,
     NS_PER_MILLISECOND,
     NS_PER_SECOND,
@@ -178,16 +179,6 @@ _HASHED_FIELDS = (
     "tick_size",
     "neg_risk",
     "last_trade_price",
-)
-
-_CAUGHT = (
-    ValueError,  # includes orjson.JSONDecodeError, json.JSONDecodeError and UnicodeError
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
-    RecursionError,
 )
 
 
@@ -381,7 +372,7 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
         raise
     except RecursionError:
         raise ParseError("frame is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
 
 
@@ -691,7 +682,7 @@ def asset_markets(raw: bytes | str) -> dict[str, str]:
             if text.strip() in _CONTROL_TEXT:
                 return {}
         decoded = orjson.loads(raw)
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable frame: {type(error).__name__}: {error}") from None
     pairs: dict[str, str] = {}
     for message in decoded if type(decoded) is list else [decoded]:
@@ -778,7 +769,7 @@ def parse_rest_trades(body: bytes | str, received_at: int, instrument: str) -> l
         raise
     except RecursionError:
         raise ParseError("body is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable trades body: {type(error).__name__}: {error}") from None
 
 
@@ -831,7 +822,7 @@ def parse_rest_book(body: bytes | str, received_at: int, instrument: str) -> Boo
         raise
     except RecursionError:
         raise ParseError("body is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"unparseable book body: {type(error).__name__}: {error}") from None
 
 
@@ -895,7 +886,7 @@ def verify_rest_book_hash(body: bytes | str) -> bool:
         raise
     except RecursionError:
         raise ParseError("body is nested too deeply") from None
-    except _CAUGHT as error:
+    except MALFORMED_ERRORS as error:
         raise ParseError(f"cannot hash the book body: {type(error).__name__}: {error}") from None
 
 

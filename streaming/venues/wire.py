@@ -41,6 +41,17 @@ MAX_FRACTION_DIGITS = 18
 MAX_INTEGER_DIGITS = 20
 """Integer digits ``decimal(38, 18)`` keeps."""
 
+MALFORMED_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,  # includes json/orjson JSONDecodeError and UnicodeError
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,  # includes decimal.InvalidOperation and OverflowError
+    RecursionError,  # absurdly nested JSON
+)
+"""What reading a malformed frame can raise; each parser turns these into its ``ParseError``."""
+
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MILLISECOND = 1_000_000
 NS_PER_MICROSECOND = 1_000
