@@ -29,8 +29,17 @@ continuing diffs — and ends with the collector's book. The hold-back is bounde
 (``max_buffer`` diffs per instrument); beyond it the oldest held diff is published at once (it is
 older than any snapshot still to come, so a consumer ignores it).
 
-A venue that resynchronises by resubscribing (its snapshot arrives on the stream) fits too: a
-``snapshot`` update from the wire resynchronises the book like a REST one.
+A venue that resynchronises by **resubscribing** (Kraken, Kraken Futures, Coinbase, Kalshi,
+Polymarket: the snapshot arrives on the stream) fits too, with one difference: a ``snapshot`` from
+the wire comes after every diff held back (the stream is ordered), so those diffs are older than it.
+They are published *before* it, unchanged, and not applied on top of it; the snapshot resynchronises
+the book on its own, and the diffs after it continue it.
+
+Besides sequence gaps, a book is resynchronised when the venue's **checksum** disagrees with it
+(Kraken's CRC32) or an increment takes a level below zero: a :class:`BookGap` with ``reason``
+``checksum``/``negative`` is reported (no update ids are known to be missing: ``missing`` is 0). A
+venue whose sequence spans several books (Coinbase ``sequence_num``, a Kalshi subscription) reports
+a loss with :meth:`BookSync.desync`: reason ``frames``, the lost range of that sequence.
 """
 
 from __future__ import annotations
@@ -40,9 +49,10 @@ from collections import deque
 from typing import Literal
 
 from contracts.records import BookUpdate
-from streaming.book import OrderBook
+from streaming.book import Checksum, OrderBook
 
 State = Literal["unsynced", "fetching", "synced"]
+GapReason = Literal["sequence", "checksum", "negative", "frames"]
 
 MAX_BUFFER = 10_000
 """Diffs held back per unsynchronised instrument, at most."""
@@ -50,19 +60,24 @@ MAX_BUFFER = 10_000
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BookGap:
-    """Update ids an instrument's diffs skipped (inclusive).
+    """Why an instrument's book can no longer be trusted: update ids its diffs skipped (inclusive), or another sign.
 
     Attributes:
         instrument: The canonical instrument.
         symbol: The venue symbol.
-        first_missing: The first update id missing.
-        last_missing: The last update id missing.
+        first_missing: The first update id missing (``sequence``, ``frames``: of the sequence that skipped);
+            for ``checksum`` and ``negative``, the update's sequence if it has one, else 0.
+        last_missing: The last update id missing (like ``first_missing``).
+        reason: ``sequence`` (the book's own update ids skipped), ``frames`` (a sequence spanning several
+            books skipped), ``checksum`` (the venue's checksum disagrees), ``negative`` (an increment went
+            below zero).
     """
 
     instrument: str
     symbol: str
     first_missing: int
     last_missing: int
+    reason: GapReason = "sequence"
 
     @property
     def stream(self) -> str:
@@ -71,7 +86,9 @@ class BookGap:
 
     @property
     def missing(self) -> int:
-        """How many update ids are missing."""
+        """How many update ids are missing (0 when unknown: checksum, negative)."""
+        if self.reason in ("checksum", "negative"):
+            return 0
         return self.last_missing - self.first_missing + 1
 
 
@@ -99,25 +116,42 @@ class InstrumentSync:
         venue: The venue id.
         instrument: The canonical instrument.
         max_buffer: Diffs held back at most while unsynchronised.
+        depth: Levels per side the venue's book keeps (see :class:`~streaming.book.OrderBook`).
+        checksum: The venue's book checksum (see :class:`~streaming.book.OrderBook`).
     """
 
-    def __init__(self, venue: str, instrument: str, max_buffer: int = MAX_BUFFER) -> None:
-        self.book = OrderBook(venue, instrument)
+    def __init__(
+        self,
+        venue: str,
+        instrument: str,
+        max_buffer: int = MAX_BUFFER,
+        depth: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> None:
+        self.book = OrderBook(venue, instrument, depth, checksum)
+        self.symbol = ""
         self.state: State = "unsynced"
         self.buffer: deque[BookUpdate] = deque()
         self.max_buffer = max_buffer
         self.was_synced = False
 
     def update(self, update: BookUpdate) -> SyncActions:
-        """Take one update from the stream."""
+        """Take one update from the stream (a ``snapshot`` from the wire: see the module docstring)."""
+        self.symbol = update.symbol
         if update.kind == "snapshot":
-            return self._apply_snapshot(update)
+            older = tuple(self.buffer)
+            self.buffer.clear()
+            actions = self._apply_snapshot(update)
+            return dataclasses.replace(actions, publish=older + actions.publish)
         if self.state == "synced":
             result = self.book.apply(update)
             if result.status != "gap":
                 if result.needs_snapshot:  # checksum or negative size: applied, but the book is wrong now
                     self.state = "fetching"
-                    return SyncActions(publish=(update,), snapshot_wanted=True)
+                    at = update.sequence or 0
+                    reason: GapReason = "negative" if result.status == "negative" else "checksum"
+                    gap = BookGap(self.book.instrument, update.symbol, at, at, reason)
+                    return SyncActions(publish=(update,), gap=gap, snapshot_wanted=True)
                 return SyncActions(publish=(update,))
             assert result.expected is not None and result.received is not None
             gap = BookGap(self.book.instrument, update.symbol, result.expected, result.received - 1)
@@ -148,7 +182,21 @@ class InstrumentSync:
             self.state = "unsynced"
         return SyncActions()
 
+    def desync(self, first_missing: int, last_missing: int) -> SyncActions:
+        """Frames of a sequence spanning several books were lost: this book may have missed updates.
+
+        A synchronised book reports a ``frames`` gap; whatever the state, a snapshot is wanted (the lost
+        frames may have held the very snapshot being waited for).
+        """
+        gap = None
+        if self.state == "synced":
+            gap = BookGap(self.book.instrument, self.symbol, first_missing, last_missing, "frames")
+        self.book.synced = False
+        self.state = "fetching"
+        return SyncActions(gap=gap, snapshot_wanted=True)
+
     def _apply_snapshot(self, snapshot: BookUpdate) -> SyncActions:
+        self.symbol = snapshot.symbol
         self.book.apply(snapshot)
         resynced = self.was_synced
         self.was_synced = True
@@ -178,17 +226,24 @@ class BookSync:
     Args:
         venue: The venue id.
         max_buffer: Diffs held back per unsynchronised instrument, at most.
+        depth: Levels per side the venue's book keeps (see :class:`~streaming.book.OrderBook`).
+        checksum: The venue's book checksum (see :class:`~streaming.book.OrderBook`).
     """
 
-    def __init__(self, venue: str, max_buffer: int = MAX_BUFFER) -> None:
+    def __init__(
+        self, venue: str, max_buffer: int = MAX_BUFFER, depth: int | None = None, checksum: Checksum | None = None
+    ) -> None:
         self.venue = venue
         self.max_buffer = max_buffer
+        self.depth = depth
+        self.checksum = checksum
         self.instruments: dict[str, InstrumentSync] = {}
 
     def _of(self, instrument: str) -> InstrumentSync:
         sync = self.instruments.get(instrument)
         if sync is None:
-            sync = self.instruments[instrument] = InstrumentSync(self.venue, instrument, self.max_buffer)
+            sync = InstrumentSync(self.venue, instrument, self.max_buffer, self.depth, self.checksum)
+            self.instruments[instrument] = sync
         return sync
 
     def update(self, update: BookUpdate) -> SyncActions:
@@ -202,6 +257,10 @@ class BookSync:
     def snapshot_failed(self, instrument: str) -> SyncActions:
         """A snapshot of ``instrument`` could not be fetched (see :meth:`InstrumentSync.snapshot_failed`)."""
         return self._of(instrument).snapshot_failed()
+
+    def desync(self, instrument: str, first_missing: int, last_missing: int) -> SyncActions:
+        """Frames that may have held updates of ``instrument`` were lost (see :meth:`InstrumentSync.desync`)."""
+        return self._of(instrument).desync(first_missing, last_missing)
 
     def book(self, instrument: str) -> OrderBook:
         """The current book of an instrument."""

@@ -15,7 +15,10 @@ Order books: for a feed with ``book_snapshot`` (Binance), every book update goes
 synchronised from a REST snapshot (fetched off the event loop), a break in the diffs' sequence is
 published to ``gaps`` (stream ``book:<symbol>``, the missing update ids) and followed by a new
 snapshot. Every diff and snapshot is published to ``book`` once and unchanged (the snapshot before the
-diffs held back for it), so the book can be rebuilt from bronze in offset order.
+diffs held back for it), so the book can be rebuilt from bronze in offset order. A feed with
+``book_resubscribe`` instead (the other venues) asks the venue for a new snapshot on the live
+connection; it arrives on the stream. A checksum mismatch (Kraken) and, for a sequence spanning
+several books (``book_gaps``: Coinbase ``sequence_num``), a lost frame resynchronise books too.
 Nothing stops the stream: a bad frame is a dead letter, a lost connection is a reconnect.
 """
 
@@ -31,6 +34,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import WebSocketException
 
 from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RecordName, encode
@@ -99,6 +103,7 @@ class CollectorStats:
     book_snapshots: int = 0
     books_resynced: int = 0
     book_snapshot_failures: int = 0
+    book_resubscribes: int = 0
 
 
 class Collector:
@@ -132,7 +137,10 @@ class Collector:
         self._seen = RecentKeys(RECENT_TRADES)
         self._last_event: dict[str, int] = {}
         self._connections_seen = 0
-        self.books: BookSync | None = BookSync(feed.venue) if feed.book_snapshot is not None else None
+        self.books: BookSync | None = None
+        if feed.keeps_books:
+            self.books = BookSync(feed.venue, depth=feed.book_depth, checksum=feed.book_checksum)
+        self._websocket: ClientConnection | None = None
         self._book_topic = settings.topic("book")
         self._snapshots_wanted: list[str] = []
         self._snapshots_running: set[str] = set()
@@ -219,8 +227,11 @@ class Collector:
     def _check_sequences(self, frame: Frame, parsed: ParsedFrame, ts_ingest: int) -> None:
         """Record every skipped range of sequence numbers as a gap (numbering restarts per connection)."""
         assert self.feed.sequences is not None
-        if frame.seq == 0 and self.feed.sequences_per_connection:
-            self._tracker.reset()
+        if frame.seq == 0:
+            if self.feed.sequences_per_connection:
+                self._tracker.reset()
+            for stream in self.feed.connection_streams:
+                self._tracker.reset(stream)
         for stream, number in self.feed.sequences(parsed):
             seen = self._tracker.observe(stream, number)
             if seen.outcome != "gap":
@@ -241,7 +252,13 @@ class Collector:
                 "collector %s: gap in %s: %d..%d missing", self.feed.venue, stream, gap.first_missing, gap.last_missing
             )
             self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
-            if self.feed.repair is not None:
+            books = list(self.feed.book_gaps(stream)) if self.feed.book_gaps is not None else []
+            if books and self.books is not None:
+                self._connection_id = frame.connection_id
+                for instrument in books:
+                    actions = self.books.desync(instrument, gap.first_missing, gap.last_missing)
+                    self._act(actions, instrument, frame.ts_recv, ts_ingest)
+            elif self.feed.repair is not None:
                 self._gaps_found.append(gap)
 
     def _act(self, actions: SyncActions, instrument: str, ts_recv: int, ts_ingest: int) -> None:
@@ -266,8 +283,9 @@ class Collector:
             self.stats.book_gaps += 1
             self.stats.book_missing += gap.missing
             log.warning(
-                "collector %s: gap in %s: %d..%d missing; resnapshotting",
+                "collector %s: %s gap in %s: %d..%d; resnapshotting",
                 self.feed.venue,
+                actions.gap.reason,
                 gap.stream,
                 gap.first_missing,
                 gap.last_missing,
@@ -279,7 +297,10 @@ class Collector:
 
     async def _resnapshot(self, instrument: str) -> None:
         """Fetch a REST snapshot of an instrument's book (off the event loop) and hand it to the book sync."""
-        assert self.feed.book_snapshot is not None and self.books is not None
+        if self.feed.book_snapshot is None:
+            await self._resubscribe(instrument)
+            return
+        assert self.books is not None
         try:
             snapshot = await asyncio.to_thread(self.feed.book_snapshot, instrument)
         except (StreamingError, ParseError) as error:
@@ -290,6 +311,28 @@ class Collector:
             return
         self._snapshots_running.discard(instrument)
         self._act(self.books.snapshot(snapshot), instrument, snapshot.ts_recv, now_ns())
+
+    async def _resubscribe(self, instrument: str) -> None:
+        """Ask the venue for a new snapshot of an instrument's book on the live connection (``book_resubscribe``).
+
+        The snapshot arrives on the stream. If the connection is gone, the reconnect subscribes afresh and
+        the venue sends snapshots anyway; the book asks again with its next update.
+        """
+        assert self.feed.book_resubscribe is not None and self.books is not None
+        websocket = self._websocket
+        try:
+            if websocket is None:
+                raise StreamingError("not connected")
+            await self.feed.book_resubscribe(websocket, instrument)
+        except (StreamingError, WebSocketException) as error:
+            self.stats.book_snapshot_failures += 1
+            log.error("collector %s: resubscribing the %s book failed: %s", self.feed.venue, instrument, error)
+            self.books.snapshot_failed(instrument)
+        else:
+            self.stats.book_resubscribes += 1
+            log.info("collector %s: resubscribed the %s book for a new snapshot", self.feed.venue, instrument)
+        finally:
+            self._snapshots_running.discard(instrument)
 
     def start_snapshots(self) -> None:
         """Start a background snapshot fetch for every book that wants one since the last call."""
@@ -359,6 +402,7 @@ class Collector:
 
         This runs before any frame arrives: a venue with nothing new would never send the frame that reveals it.
         """
+        self._websocket = websocket
         if self.feed.on_connect is not None:
             await self.feed.on_connect(websocket)
         if self.feed.catch_up is not None and self._connections_seen:

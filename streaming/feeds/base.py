@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from websockets.asyncio.client import ClientConnection
 
 from contracts.records import BookUpdate, Gap, Trade
+from streaming.book import Checksum
 from streaming.venues.base import ParsedFrame
 
 SequenceReader = Callable[[ParsedFrame], Iterable[tuple[str, int]]]
@@ -29,6 +30,9 @@ class VenueFeed:
         sequences_per_connection: Whether numbering restarts on every connection (Coinbase
             ``sequence_num``, Kalshi ``seq``): then a reconnect starts every stream afresh. When it
             is ``False`` (trade ids), a range skipped across a reconnect is a gap too, and repaired.
+        connection_streams: Streams whose numbering restarts on every connection although the feed's
+            others do not (a connection-wide frame counter such as Coinbase ``sequence_num``, read next
+            to trade ids).
         repair: Fetches the trades of a gap from the venue's REST history (blocking; run off the
             event loop).
         catch_up: After a reconnect, fetches the trades since the given event time (epoch ns) of
@@ -39,6 +43,17 @@ class VenueFeed:
             stream's diffs continue (Binance ``lastUpdateId``). When set, the collector keeps every
             instrument's book in sync (:mod:`streaming.book_sync`): it buffers diffs until a snapshot,
             records gaps in their sequence and resnapshots.
+        book_resubscribe: Asks the venue, on the live connection, for a fresh snapshot of one
+            instrument's book (typically: unsubscribe and subscribe again); the snapshot then arrives on
+            the stream. For venues without REST snapshots (Kraken, Kraken Futures, Coinbase, Kalshi,
+            Polymarket). When set, the collector keeps the books in sync as with ``book_snapshot``.
+        book_depth: Levels per side the venue's book keeps (Kraken's subscribed depth, which its
+            checksum covers); ``None``: all.
+        book_checksum: Verifies the venue's book checksum (Kraken's CRC32); a mismatch resyncs the book.
+        book_gaps: For a gap the ``sequences`` reader found on a stream, the instruments whose books it
+            leaves unknown, for venues whose sequence spans several books or channels (Coinbase
+            ``sequence_num``, a Kalshi subscription). Those books are resynchronised and a
+            ``book:<symbol>`` gap recorded for each; such a stream is not a trade gap (no ``repair``).
     """
 
     venue: str
@@ -49,6 +64,16 @@ class VenueFeed:
     app_ping: tuple[str, float] | None = None
     sequences: SequenceReader | None = None
     sequences_per_connection: bool = True
+    connection_streams: frozenset[str] = frozenset()
     repair: Callable[[Gap], list[Trade]] | None = None
     catch_up: Callable[[dict[str, int]], list[Trade]] | None = None
     book_snapshot: Callable[[str], BookUpdate] | None = None
+    book_resubscribe: Callable[[ClientConnection, str], Awaitable[None]] | None = None
+    book_depth: int | None = None
+    book_checksum: Checksum | None = None
+    book_gaps: Callable[[str], Iterable[str]] | None = None
+
+    @property
+    def keeps_books(self) -> bool:
+        """Whether the collector keeps this venue's books in sync (it can resnapshot them)."""
+        return self.book_snapshot is not None or self.book_resubscribe is not None

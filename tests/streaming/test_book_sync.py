@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Literal
 
 from contracts.records import BookUpdate, Level
 from streaming.book import OrderBook
@@ -140,3 +142,67 @@ def test_the_hold_back_is_bounded_and_books_are_per_instrument() -> None:
     )  # fmt: skip
     assert sync.update(other).snapshot_wanted
     assert set(sync.instruments) == {INSTRUMENT, "ETH-USDT"}
+
+
+def unsequenced(
+    kind: Literal["snapshot", "delta"],
+    bids: tuple[Level, ...] = (),
+    asks: tuple[Level, ...] = (),
+    checksum: int | None = None,
+) -> BookUpdate:
+    """An update of a venue without sequence numbers (Kraken v2, Polymarket): a checksum at most."""
+    return BookUpdate(
+        venue="binance",
+        instrument=INSTRUMENT,
+        symbol="BTCUSDT",
+        kind=kind,
+        bids=bids,
+        asks=asks,
+        ts_event=1,
+        ts_recv=1,
+        checksum=checksum,
+    )
+
+
+def best_bid_size(bids: Sequence[Level], asks: Sequence[Level]) -> int:
+    """A toy checksum: the best bid's size as an integer."""
+    return int(bids[0].size) if bids else 0
+
+
+def test_a_wire_snapshot_comes_after_the_held_diffs_which_are_published_before_it_and_not_applied() -> None:
+    sync = BookSync("binance")
+    first = sync.update(unsequenced("delta", bids=(level("9", "1"),)))
+    assert first.snapshot_wanted and not first.publish  # no book yet: held back, a resubscribe asked for
+    arrived = sync.update(unsequenced("snapshot", bids=(level("10", "4"),)))
+    assert [u.kind for u in arrived.publish] == ["delta", "snapshot"]
+    assert sync.book(INSTRUMENT).best_bids() == [level("10", "4")]  # the older diff did not touch the snapshot
+    rebuilt = replay(list(arrived.publish))
+    assert rebuilt.best_bids() == [level("10", "4")]
+
+
+def test_a_checksum_mismatch_is_a_gap_without_known_ids_and_asks_for_a_new_snapshot() -> None:
+    sync = BookSync("binance", checksum=best_bid_size)
+    sync.update(unsequenced("snapshot", bids=(level("10", "4"),), checksum=4))
+    fine = sync.update(unsequenced("delta", bids=(level("10", "5"),), checksum=5))
+    assert fine.publish and fine.gap is None and not fine.snapshot_wanted
+    wrong = sync.update(unsequenced("delta", bids=(level("10", "6"),), checksum=7))
+    assert wrong.gap == BookGap(INSTRUMENT, "BTCUSDT", 0, 0, "checksum") and wrong.gap.missing == 0
+    assert wrong.snapshot_wanted and [u.checksum for u in wrong.publish] == [7]  # published unchanged
+    resync = sync.update(unsequenced("snapshot", bids=(level("10", "6"),), checksum=6))
+    assert resync.resynced and sync.book(INSTRUMENT).synced
+
+
+def test_lost_frames_of_a_shared_sequence_desync_the_book_whatever_its_state() -> None:
+    sync = BookSync("binance")
+    never_seen = sync.desync("ETH-USDT", 5, 6)
+    assert never_seen.gap is None and never_seen.snapshot_wanted  # no book yet: nothing to report, still ask
+    sync.update(unsequenced("snapshot", bids=(level("10", "4"),)))
+    lost = sync.desync(INSTRUMENT, 41, 43)
+    assert lost.gap == BookGap(INSTRUMENT, "BTCUSDT", 41, 43, "frames") and lost.gap.missing == 3
+    assert lost.snapshot_wanted and not sync.book(INSTRUMENT).synced
+    again = sync.desync(INSTRUMENT, 50, 50)  # the snapshot asked for may itself have been lost: ask again
+    assert again.gap is None and again.snapshot_wanted
+    held = sync.update(unsequenced("delta", bids=(level("11", "1"),)))
+    assert not held.publish  # held back until the snapshot
+    back = sync.update(unsequenced("snapshot", bids=(level("12", "1"),)))
+    assert back.resynced and [u.kind for u in back.publish] == ["delta", "snapshot"]
