@@ -167,6 +167,11 @@ class Collector:
             BrokerError: The producer reported a failed delivery (a message would be lost).
         """
         ts_ingest = now_ns()
+        if frame.seq == 0 and self.feed.sequences is not None:  # a new connection
+            if self.feed.sequences_per_connection:
+                self._tracker.reset()
+            for stream in self.feed.connection_streams:
+                self._tracker.reset(stream)
         try:
             parsed: ParsedFrame | None = self.feed.parse(frame.data, frame.ts_recv)
         except ParseError as error:
@@ -225,13 +230,8 @@ class Collector:
         return True
 
     def _check_sequences(self, frame: Frame, parsed: ParsedFrame, ts_ingest: int) -> None:
-        """Record every skipped range of sequence numbers as a gap (numbering restarts per connection)."""
+        """Record every skipped range of sequence numbers as a gap, or as book gaps (``feed.book_gaps``)."""
         assert self.feed.sequences is not None
-        if frame.seq == 0:
-            if self.feed.sequences_per_connection:
-                self._tracker.reset()
-            for stream in self.feed.connection_streams:
-                self._tracker.reset(stream)
         for stream, number in self.feed.sequences(parsed):
             seen = self._tracker.observe(stream, number)
             if seen.outcome != "gap":
@@ -254,6 +254,7 @@ class Collector:
             self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
             books = list(self.feed.book_gaps(stream)) if self.feed.book_gaps is not None else []
             if books and self.books is not None:
+                # Lost frames, not trades to fetch: the books they may have touched resynchronise.
                 self._connection_id = frame.connection_id
                 for instrument in books:
                     actions = self.books.desync(instrument, gap.first_missing, gap.last_missing)

@@ -52,8 +52,9 @@ class VenueFeed:
         book_checksum: Verifies the venue's book checksum (Kraken's CRC32); a mismatch resyncs the book.
         book_gaps: For a gap the ``sequences`` reader found on a stream, the instruments whose books it
             leaves unknown, for venues whose sequence spans several books or channels (Coinbase
-            ``sequence_num``, a Kalshi subscription). Those books are resynchronised and a
-            ``book:<symbol>`` gap recorded for each; such a stream is not a trade gap (no ``repair``).
+            ``sequence_num``, a Kalshi subscription). The stream's own gap row records the frames lost
+            (never repaired: they cannot be fetched again); the books are resynchronised and a
+            ``book:<symbol>`` gap recorded for each that was in sync. No ``repair`` for such a stream.
     """
 
     venue: str

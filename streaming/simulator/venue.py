@@ -57,8 +57,14 @@ TICK_SECONDS = 0.01
 MAX_CATCH_UP_SECONDS = 0.5
 """At most this much of the rate is emitted in one tick; a longer stall is skipped, not replayed."""
 
-HISTORY_PER_INSTRUMENT = 200_000
-"""Trades kept per instrument for the REST history."""
+HISTORY_PER_INSTRUMENT = 2_000_000
+"""Trades kept per instrument for the REST history (about 300 bytes each).
+
+A real venue serves its whole history; the simulator keeps enough that a collector dropped as a slow
+consumer under overload (a gap of several hundred thousand trades, repaired tens of seconds later
+while the tape runs on) still finds every trade it missed. 200k was not: at 20k trades/s per
+instrument, the start of such a gap had rolled out of it before the repair asked.
+"""
 
 MAX_PENDING_BYTES = 64 * 2**20
 """A connection with more unsent output than this is dropped as a slow consumer."""
