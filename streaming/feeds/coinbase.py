@@ -1,22 +1,35 @@
-"""The Coinbase Advanced Trade feed: ``market_trades`` + ``heartbeats``, trade-id gaps, repair from Exchange REST.
+"""The Coinbase Advanced Trade feed: trades, order books and tickers; trade-id gaps repaired from Exchange REST.
 
 * **URL.** Advanced Trade serves its market data at the root of ``wss://advanced-trade-ws.coinbase.com``,
   so the feed connects to ``settings.ws_url("coinbase")`` as is (the simulator's ``ws://<sim>/coinbase``).
-* **Subscriptions.** On every connection: ``market_trades`` for the configured instruments, then
-  ``heartbeats`` (one frame a second, which keeps a quiet connection open and the stale-connection
-  watchdog fed). Each is acknowledged by a ``subscriptions`` frame; ``market_trades`` also sends a snapshot
-  of recent trades, which the collector's identity deduplication makes harmless.
-* **Gap detection: trade ids per product.** A product's trade ids are consecutive (the matching engine's
+* **Subscriptions.** On every connection, for the configured instruments: ``market_trades``, ``level2``
+  (order books; its frames are ``l2_data``) and ``ticker``, then ``heartbeats`` (one frame a second, which
+  keeps a quiet connection open and the stale-connection watchdog fed). Coinbase takes one channel per
+  request and acknowledges each with a ``subscriptions`` frame; ``market_trades`` also sends a snapshot of
+  recent trades (the collector's identity deduplication makes it harmless), ``level2`` a snapshot of each
+  book, ``ticker`` one of each ticker.
+* **Trade gaps: trade ids per product.** A product's trade ids are consecutive (the matching engine's
   per-product series, shared with the Exchange feed; see :mod:`streaming.venues.coinbase`), so a jump in
   ``"trades:<product>"`` is exactly the set of missing trades, which :func:`repairer` fetches by id. They
   do not restart on reconnect (``sequences_per_connection=False``): what a disconnect lost is a gap too,
   revealed by the resubscription snapshot or the next trade, so no ``catch_up`` is needed. The trades of
   one frame are read in ascending id order, because a snapshot lists them newest first and a batch is one
   delivery: their order within the frame reveals no loss.
-* **Not tracked: ``sequence_num``.** It counts every frame of a connection (acks, heartbeats, snapshots),
-  so a jump can mean a lost heartbeat or ack, which no REST call can restore, and a lost trade frame
-  shows anyway as a trade-id gap. The collector repairs every gap the reader yields, so yielding
-  connection-sequence jumps would report unrepairable gaps as repairable ones; the feed does not.
+* **Book gaps: ``sequence_num``.** Level2 has no per-book sequence and no checksum; what reveals a lost
+  book update is the envelope's ``sequence_num``, which counts every frame of a connection across all its
+  channels (acks, heartbeats, snapshots included) from 0. :func:`parse` keeps it (:class:`NumberedFrame`)
+  and the reader yields it as the stream :data:`FRAMES_STREAM`, which restarts on every connection
+  (``connection_streams``; its first frame, the first subscription's ack, is the baseline). A jump says
+  frames were lost, not which: it may have been any product's book update, so ``book_gaps``
+  (:func:`book_gapper`) names every configured product, and the collector records a
+  ``book:<product>`` gap for each book that was in sync and resynchronises them all. Such a stream is
+  never "repaired" from REST (a lost trade frame shows, and is repaired, as a trade-id gap anyway; a lost
+  heartbeat, ack or ticker cannot be fetched again).
+* **Book resync: resubscribe.** Coinbase's REST order books (Advanced Trade ``product_book``, the
+  Exchange's ``/products/{id}/book``) carry nothing that places them in the level2 stream, while a level2
+  subscription starts with a snapshot of the book, so :func:`resubscribe_book` sends ``unsubscribe`` then
+  ``subscribe`` of ``level2`` for the one product; the new snapshot arrives on the stream after every
+  update the venue sent before it.
 * **Repair.** The Exchange's public ``GET /products/{product_id}/trades`` pages by trade id, newest first
   (``after=<id>``: trades below it), which fetches an exact id range; the Advanced Trade ``.../ticker``
   endpoint only takes a time window and returns the latest ``limit`` trades in it, so it cannot
@@ -26,6 +39,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 
 from websockets.asyncio.client import ClientConnection
@@ -41,8 +55,47 @@ from ticklake.timeutil import now_ns
 STREAM_PREFIX = "trades:"
 """Gap streams are ``"trades:<product id>"``."""
 
+FRAMES_STREAM = "frames"
+"""The gap stream of a connection's ``sequence_num`` (every frame, all channels)."""
+
 TRADES_CHANNEL = "market_trades"
+LEVEL2_CHANNEL = "level2"
+TICKER_CHANNEL = "ticker"
 HEARTBEATS_CHANNEL = "heartbeats"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NumberedFrame(ParsedFrame):
+    """A parsed Advanced Trade frame with its envelope's ``sequence_num``, which the sequence reader needs.
+
+    Attributes:
+        sequence_num: The frame's number on its connection.
+    """
+
+    sequence_num: int = 0
+
+
+def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
+    """:func:`streaming.venues.coinbase.parse`, keeping the frame's ``sequence_num`` for the reader.
+
+    Args:
+        raw: The frame exactly as received.
+        received_at: When it arrived, epoch ns.
+
+    Returns:
+        A :class:`NumberedFrame` for every Advanced Trade frame with a ``sequence_num``; the parser's
+        :class:`~streaming.venues.base.ParsedFrame` for frames without one (errors).
+
+    Raises:
+        ParseError: As :func:`streaming.venues.coinbase.parse`.
+    """
+    parsed = coinbase.parse(raw, received_at)
+    if parsed.control == "error":
+        return parsed
+    position = coinbase.sequence_of(raw)
+    if position is None or position.scope != "connection":
+        return parsed  # an Exchange-feed frame: numbered per product, not per connection
+    return NumberedFrame(parsed.channel, parsed.records, parsed.control, sequence_num=position.sequence)
 
 
 def trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
@@ -64,6 +117,49 @@ def trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
     )
     for symbol, trade_id in pairs:
         yield f"{STREAM_PREFIX}{symbol}", trade_id
+
+
+def sequences(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
+    """Everything a frame's numbers say: its trade ids (:func:`trade_ids`), then its ``sequence_num``.
+
+    Args:
+        parsed: A frame from :func:`parse`.
+
+    Yields:
+        The ``("trades:<product>", trade id)`` pairs, then ``(FRAMES_STREAM, sequence_num)`` for a
+        :class:`NumberedFrame`.
+    """
+    yield from trade_ids(parsed)
+    if isinstance(parsed, NumberedFrame):
+        yield FRAMES_STREAM, parsed.sequence_num
+
+
+def book_gapper(instruments: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
+    """The books a gap leaves unknown: every configured product's for a ``sequence_num`` jump, none otherwise.
+
+    Args:
+        instruments: The configured instruments.
+
+    Returns:
+        ``book_gaps(stream)``.
+    """
+    books = tuple(instruments)
+
+    def book_gaps(stream: str) -> tuple[str, ...]:
+        return books if stream == FRAMES_STREAM else ()
+
+    return book_gaps
+
+
+async def resubscribe_book(connection: ClientConnection, instrument: str) -> None:
+    """Ask for a fresh snapshot of one product's book: unsubscribe, then subscribe ``level2`` again.
+
+    Args:
+        connection: The live connection.
+        instrument: The canonical instrument.
+    """
+    await connection.send(coinbase.unsubscribe_message([instrument], LEVEL2_CHANNEL))
+    await connection.send(coinbase.subscribe_message([instrument], LEVEL2_CHANNEL))
 
 
 def repairer(settings: Settings) -> Callable[[Gap], list[Trade]]:
@@ -100,9 +196,12 @@ def repairer(settings: Settings) -> Callable[[Gap], list[Trade]]:
 
 
 def subscriber(instruments: list[str]) -> Callable[[ClientConnection], Awaitable[None]]:
-    """Send the ``market_trades`` and ``heartbeats`` subscriptions on a new connection."""
+    """Send the ``market_trades``, ``level2``, ``ticker`` and ``heartbeats`` subscriptions on a new connection."""
     requests = [
-        coinbase.subscribe_message(instruments, TRADES_CHANNEL),
+        *(
+            coinbase.subscribe_message(instruments, channel)
+            for channel in (TRADES_CHANNEL, LEVEL2_CHANNEL, TICKER_CHANNEL)
+        ),
         coinbase.subscribe_message([], HEARTBEATS_CHANNEL),
     ]
 
@@ -114,13 +213,17 @@ def subscriber(instruments: list[str]) -> Callable[[ClientConnection], Awaitable
 
 
 def feed(settings: Settings) -> VenueFeed:
-    """The Coinbase Advanced Trade feed of the configured instruments."""
+    """The Coinbase Advanced Trade feed of the configured instruments (trades, books, tickers)."""
+    instruments = settings.instruments_of(coinbase.VENUE)
     return VenueFeed(
         venue=coinbase.VENUE,
         url=settings.ws_url(coinbase.VENUE),
-        parse=coinbase.parse,
-        on_connect=subscriber(settings.instruments_of(coinbase.VENUE)),
-        sequences=trade_ids,
+        parse=parse,
+        on_connect=subscriber(instruments),
+        sequences=sequences,
         sequences_per_connection=False,
+        connection_streams=frozenset({FRAMES_STREAM}),
         repair=repairer(settings),
+        book_resubscribe=resubscribe_book,
+        book_gaps=book_gapper(instruments),
     )

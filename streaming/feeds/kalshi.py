@@ -1,17 +1,20 @@
-"""The Kalshi feed: signed WebSocket v2 handshake, public trades, ``seq`` gaps, REST repair and catch-up.
+"""The Kalshi feed: signed handshake; trades with ``seq`` gaps, REST repair and catch-up; books, tickers, lifecycle.
 
 Conventions (see :mod:`streaming.venues.kalshi` for the sources):
 
 * **URL and key.** ``settings.ws_url("kalshi")`` + ``/trade-api/ws/v2``. The handshake is signed per
   connection attempt (the timestamp must be fresh) with the key :func:`resolve_key` resolves: the
   configured Kalshi API key, else the development key the simulator trusts.
-* **Subscriptions.** One ``subscribe`` command per market (``{"id": n, "cmd": "subscribe", "params":
-  {"channels": ["trade"], "market_tickers": [ticker]}}``), so that each subscription id (``sid``)
-  covers exactly one market and its ``seq`` numbers that market's trades: a hole in ``seq`` names the
-  market whose trades were lost.
+* **Subscriptions**, in this order: ``market_lifecycle_v2`` (no market filter: Kalshi supports none;
+  it carries ``market_lifecycle_v2`` and ``event_lifecycle`` messages), ``ticker_v2`` for the configured
+  markets, then per market ``trade`` and ``orderbook_delta``, each in its own ``subscribe`` command
+  (``{"id": n, "cmd": "subscribe", "params": {"channels": ["trade"], "market_tickers": [ticker]}}``),
+  so that each subscription id (``sid``) of a trade or book covers exactly one market and its ``seq``
+  numbers that market's messages only: a hole in ``seq`` names the market that lost something. The
+  lifecycle subscription comes first so that it sees the markets open.
 * **Gap detection.** Kalshi numbers the messages of each sid 1, 2, 3... per connection; the sequence
-  reader yields ``("trade:<ticker>", seq)`` for every frame with a ``seq``, and ``(stream, 0)`` when
-  the ``subscribed`` reply arrives (so a lost first trade is a gap too). Numbering restarts on every
+  reader yields ``("trade:<ticker>", seq)`` for every frame of a trade sid, and ``(stream, 0)`` when
+  its ``subscribed`` reply arrives (so a lost first trade is a gap too). Numbering restarts on every
   connection (``sequences_per_connection``).
 * **Repair.** A gap carries ``seq`` numbers, not times; the reader keeps, per market, the trade seen
   before the gap and the one that revealed it. Repair walks ``GET /trade-api/v2/markets/trades``
@@ -22,6 +25,21 @@ Conventions (see :mod:`streaming.venues.kalshi` for the sources):
   the market's last trade seen until now; the collector deduplicates on (symbol, trade id).
 * **Catch-up.** ``seq`` restarts per connection, so nothing on the wire reveals what a disconnect
   lost: after a reconnect the feed fetches each market's trades since its last event time.
+* **Books.** Kalshi numbers a subscription's messages with one ``seq`` across all its markets, so a
+  hole in a sid covering several books would leave all of them unknown. Decided here: one
+  ``orderbook_delta`` sid per market instead (no ``book_gaps`` mapping needed): its
+  ``orderbook_snapshot`` is ``seq`` 1 (or the next), its deltas continue it one by one, and the book
+  reducer (:class:`~streaming.book.OrderBook`, the ``BookUpdate.sequence`` of each message) sees a lost
+  delta itself. The sequence reader leaves book sids out (the collector's book sync checks them). To
+  resynchronise a book the feed resubscribes it (:meth:`KalshiFeed.resubscribe_book`): ``unsubscribe``
+  its sid, then ``subscribe`` the market again; Kalshi answers with a new sid and a new snapshot,
+  which arrives after every delta of the old sid (one ordered stream). Deltas are relative (a signed
+  count change: ``BookUpdate`` kind ``increment``); Kalshi sends no checksum and every level (no depth
+  limit). Not handled: an ``error`` reply to a renewal's ``subscribe`` leaves that book waiting for a
+  snapshot until the next reconnect (the simulator never refuses one).
+* **Tickers** (``ticker_v2``) carry no ``seq``: nothing to check. **Lifecycle** messages carry the
+  ``seq`` of their sid: the reader yields ``("lifecycle", seq)`` (``0`` at the ``subscribed`` reply), so
+  a lost lifecycle message is recorded as a gap; there is no history to repair it from.
 """
 
 from __future__ import annotations
@@ -52,6 +70,17 @@ log = logging.getLogger(__name__)
 
 STREAM_PREFIX = "trade:"
 """Gap streams are ``trade:<market ticker>``."""
+
+LIFECYCLE_STREAM = "lifecycle"
+"""The gap stream of the ``market_lifecycle_v2`` subscription."""
+
+TRADE = "trade"
+BOOK = "orderbook_delta"
+TICKER = "ticker_v2"
+LIFECYCLE = "market_lifecycle_v2"
+
+Command = tuple[int, str, tuple[str, ...]]
+"""A ``subscribe`` command: request id, channel, market tickers (empty: no market filter)."""
 
 MAX_PAGES = 10_000
 """A history walk stops after this many pages (a cursor that never ends is the venue's bug)."""
@@ -123,8 +152,12 @@ class KalshiFeed:
         self._key_id = key_id
         self._private_key_pem = private_key_pem
         self._lock = threading.Lock()  # repair and catch-up run in threads
-        self._requests: dict[int, str] = {}
+        self._requests: dict[int, tuple[str, str | None]] = {}  # request id -> (channel, its one market)
         self._market_of_sid: dict[int, str] = {}
+        self._channel_of_sid: dict[int, str] = {}
+        self._book_sid: dict[str, int] = {}  # market ticker -> the sid of its live book subscription
+        self._next_request = 1
+        self._websocket: ClientConnection | None = None
         self._positions: dict[str, _Position] = {}
         self._anchors: collections.OrderedDict[tuple[str, int, int], list[_Anchors]] = collections.OrderedDict()
         self._last_seen: dict[str, int] = {}
@@ -135,19 +168,53 @@ class KalshiFeed:
         """The signed handshake headers, fresh for this connection attempt."""
         return kalshi.auth_headers(self._key_id, self._private_key_pem, time.time_ns() // 1_000_000)
 
-    def subscribe_messages(self) -> list[tuple[int, str]]:
-        """The ``subscribe`` commands of a new connection: one per market, ``(request id, ticker)`` each."""
-        return list(enumerate(self.tickers, start=1))
+    def subscriptions(self) -> list[Command]:
+        """The ``subscribe`` commands of a connection, in order: lifecycle, tickers, each market's trades and book."""
+        channels: list[tuple[str, tuple[str, ...]]] = [(LIFECYCLE, ()), (TICKER, self.tickers)]
+        for ticker in self.tickers:
+            channels += [(TRADE, (ticker,)), (BOOK, (ticker,))]
+        return [(request_id, channel, tickers) for request_id, (channel, tickers) in enumerate(channels, start=1)]
 
     async def on_connect(self, websocket: ClientConnection) -> None:
-        """Forget the previous connection's sids and numbers, then subscribe to every market's trades."""
-        commands = self.subscribe_messages()
+        """Forget the previous connection's sids and numbers, then subscribe (:meth:`subscriptions`)."""
+        commands = self.subscriptions()
         with self._lock:
-            self._requests = dict(commands)
+            self._websocket = websocket
+            self._requests = {
+                rid: (channel, tickers[0] if len(tickers) == 1 else None) for rid, channel, tickers in commands
+            }
+            self._next_request = len(commands) + 1
             self._market_of_sid.clear()
+            self._channel_of_sid.clear()
+            self._book_sid.clear()
             self._positions.clear()
-        for request_id, ticker in commands:
-            await websocket.send(kalshi.subscribe_message(["trade"], [ticker], request_id))
+        for request_id, channel, tickers in commands:
+            await websocket.send(kalshi.subscribe_message([channel], list(tickers), request_id))
+
+    async def resubscribe_book(self, websocket: ClientConnection, instrument: str) -> None:
+        """Ask for a new snapshot of a market's book: unsubscribe its book sid, subscribe the market again.
+
+        Args:
+            websocket: The live connection.
+            instrument: The canonical instrument.
+
+        Raises:
+            StreamingError: The connection is not the current one, or the market has no book subscription
+                (yet, or one being renewed): the collector asks again with the book's next update.
+            WebSocketException: The connection failed while sending.
+        """
+        ticker = kalshi.to_symbol(instrument)
+        with self._lock:
+            if websocket is not self._websocket:
+                raise StreamingError("the connection was replaced: its subscriptions were renewed with it")
+            sid = self._book_sid.pop(ticker, None)
+            if sid is None:
+                raise StreamingError(f"no live orderbook_delta subscription of {ticker} to renew")
+            unsubscribe_id, subscribe_id = self._next_request, self._next_request + 1
+            self._next_request += 2
+            self._requests[subscribe_id] = (BOOK, ticker)
+        await websocket.send(kalshi.unsubscribe_message([sid], unsubscribe_id))
+        await websocket.send(kalshi.subscribe_message([BOOK], [ticker], subscribe_id))
 
     # --- frames --------------------------------------------------------------------------------
 
@@ -179,17 +246,37 @@ class KalshiFeed:
         )
 
     def sequences(self, parsed: ParsedFrame) -> list[tuple[str, int]]:
-        """The ``(stream, seq)`` a frame carries; remembers what surrounds each gap for its repair."""
+        """The ``(stream, seq)`` a frame carries; remembers what surrounds each gap for its repair.
+
+        Trade sids give ``("trade:<ticker>", seq)``, the lifecycle sid ``("lifecycle", seq)``; book sids
+        give nothing (their book's sync checks them), nor do unsequenced frames.
+        """
         if not isinstance(parsed, SequencedFrame):
             return []
         with self._lock:
-            requested = self._requests.get(parsed.request_id) if parsed.request_id is not None else None
-            if parsed.subscribed_sid is not None and requested is not None:
-                self._market_of_sid[parsed.subscribed_sid] = requested
-                self._positions[stream_of(requested)] = _Position(0, None, parsed.received_at)
-                return [(stream_of(requested), 0)]  # seq starts at 1: the reply is the baseline
+            request_id = parsed.request_id
+            requested = self._requests.get(request_id) if request_id is not None else None
+            if parsed.subscribed_sid is not None and request_id is not None and requested is not None:
+                channel, ticker = requested
+                self._channel_of_sid[parsed.subscribed_sid] = channel
+                if channel == BOOK and ticker is not None:
+                    del self._requests[request_id]  # a renewal's id is used once
+                    self._book_sid[ticker] = parsed.subscribed_sid
+                    return []
+                if channel == LIFECYCLE:
+                    return [(LIFECYCLE_STREAM, 0)]
+                if channel != TRADE or ticker is None:
+                    return []
+                self._market_of_sid[parsed.subscribed_sid] = ticker
+                self._positions[stream_of(ticker)] = _Position(0, None, parsed.received_at)
+                return [(stream_of(ticker), 0)]  # seq starts at 1: the reply is the baseline
             if parsed.sid is None or parsed.seq is None:
                 return []
+            kind = self._channel_of_sid.get(parsed.sid)
+            if kind == BOOK:
+                return []
+            if kind == LIFECYCLE:
+                return [(LIFECYCLE_STREAM, parsed.seq)]
             trade = next((r for r in parsed.records if isinstance(r, Trade)), None)
             ticker = self._market_of_sid.get(parsed.sid)
             if ticker is None and trade is not None:
@@ -246,6 +333,8 @@ class KalshiFeed:
             StreamingError: Not a market's trade stream, or the history cannot be fetched.
             ParseError: The history is malformed.
         """
+        if gap.stream == LIFECYCLE_STREAM:
+            raise StreamingError("cannot repair lost lifecycle messages: Kalshi keeps no history of them")
         if not gap.stream.startswith(STREAM_PREFIX):
             raise StreamingError(f"cannot repair {gap.stream}: not the trade stream of a known market")
         instrument = kalshi.to_instrument(gap.stream.removeprefix(STREAM_PREFIX))
@@ -314,7 +403,7 @@ def between(window: Sequence[Trade], before: Trade | None, after: Trade, missing
 
 
 def feed(settings: Settings) -> VenueFeed:
-    """The Kalshi trade feed of the configured markets.
+    """The Kalshi feed of the configured markets: trades, books (resynchronised by resubscribing), tickers, lifecycle.
 
     Raises:
         ConfigError: The Kalshi key settings are inconsistent or the key cannot be read.
@@ -331,4 +420,5 @@ def feed(settings: Settings) -> VenueFeed:
         sequences_per_connection=True,
         repair=state.repair,
         catch_up=state.catch_up,
+        book_resubscribe=state.resubscribe_book,
     )

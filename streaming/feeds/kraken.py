@@ -1,4 +1,4 @@
-"""The Kraken spot feed (WebSocket v2): trade subscriptions, trade-id gaps, repair from ``/0/public/Trades``.
+"""The Kraken spot feed (WebSocket v2): trades with trade-id gaps repaired from ``/0/public/Trades``, books, tickers.
 
 Venue conventions relied on (see :mod:`streaming.venues.kraken`, which cites the Kraken references):
 
@@ -16,6 +16,18 @@ Venue conventions relied on (see :mod:`streaming.venues.kraken`, which cites the
   (:class:`GapAnchors`), and starts the history 1 ns before that time (trades stamped at the same time as that
   trade are included, the ones already held deduplicate). Pages start 1 ns before the previous page's
   ``last`` for the same reason, until the gap's ids are covered.
+* Books and tickers: on every connection the feed also subscribes the ``book`` channel of every pair with
+  ``depth`` 10 (:data:`BOOK_DEPTH`, Kraken's default) and ``snapshot: true``, and the ``ticker`` channel with
+  Kraken's default ``event_trigger`` (``trades``). A book frame carries no sequence number, only ``checksum``: the
+  CRC32 of the venue's top 10 levels a side after the frame (checksum guide,
+  https://docs.kraken.com/api/docs/guides/spot-ws-book-v2). The collector therefore keeps each pair's book with
+  ``book_depth`` 10 (the subscriber truncates to its depth after every update, Kraken sending no removal for a level
+  that falls out of scope) and ``book_checksum`` :func:`streaming.venues.kraken.book_checksum` over the parsed
+  decimals (the wire prints the engine's full text, so no pair precisions are needed). A mismatch is the only gap
+  signal Kraken books have (a lost update shows up as the next update's checksum); it is recorded as a
+  ``book:<symbol>`` gap and repaired by :func:`book_resubscriber`: ``unsubscribe`` then ``subscribe`` of that one
+  pair's book, after which Kraken sends a fresh snapshot (there is no REST snapshot of the WebSocket book). No
+  ``book_gaps``: no sequence is shared by several books.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from websockets.asyncio.client import ClientConnection
 
@@ -40,6 +52,9 @@ WS_PATH = "/v2"
 
 STREAM_PREFIX = "trades:"
 """Gap streams are ``trades:<v2 symbol>``."""
+
+BOOK_DEPTH = 10
+"""The subscribed book depth: Kraken's default, and the depth its checksum covers."""
 
 ANCHORS_KEPT = 10_000
 """Gap anchors remembered (the oldest are forgotten first)."""
@@ -140,26 +155,59 @@ def repairer(settings: Settings, anchors: GapAnchors) -> Callable[[Gap], list[Tr
     return repair
 
 
-def on_connect(symbols: list[str]) -> Callable[[ClientConnection], Awaitable[None]]:
-    """Send the trade subscription of every pair on a new connection (a fresh ``req_id`` each time)."""
-    req_ids = itertools.count(1)
+def on_connect(symbols: list[str], req_ids: Iterator[int]) -> Callable[[ClientConnection], Awaitable[None]]:
+    """Subscribe the trades, books and tickers of every pair on a new connection (a fresh ``req_id`` each).
+
+    Trades are subscribed first: their snapshot starts the pairs' trade-id streams as before.
+
+    Args:
+        symbols: The v2 symbols of the configured pairs.
+        req_ids: The feed's request ids (shared with :func:`book_resubscriber`).
+    """
 
     async def subscribe(websocket: ClientConnection) -> None:
         await websocket.send(kraken.subscribe_message("trade", symbols, next(req_ids), snapshot=True))
+        await websocket.send(kraken.subscribe_message("book", symbols, next(req_ids), depth=BOOK_DEPTH, snapshot=True))
+        await websocket.send(kraken.subscribe_message("ticker", symbols, next(req_ids), snapshot=True))
 
     return subscribe
 
 
+def book_resubscriber(req_ids: Iterator[int]) -> Callable[[ClientConnection, str], Awaitable[None]]:
+    """Ask for a fresh snapshot of one pair's book: ``unsubscribe`` then ``subscribe`` its ``book`` channel.
+
+    Kraken answers the unsubscribe, sends no more updates of that book, then answers the subscribe with an ack and
+    a ``snapshot`` of the book, which the collector's book sync takes as the resynchronisation.
+
+    Args:
+        req_ids: The feed's request ids (shared with :func:`on_connect`).
+
+    Returns:
+        ``resubscribe(websocket, instrument)``, the feed's ``book_resubscribe``.
+    """
+
+    async def resubscribe(websocket: ClientConnection, instrument: str) -> None:
+        symbols = [kraken.to_symbol(instrument)]
+        await websocket.send(kraken.unsubscribe_message("book", symbols, next(req_ids), depth=BOOK_DEPTH))
+        await websocket.send(kraken.subscribe_message("book", symbols, next(req_ids), depth=BOOK_DEPTH, snapshot=True))
+
+    return resubscribe
+
+
 def feed(settings: Settings) -> VenueFeed:
-    """The Kraken spot v2 trade feed of the configured instruments."""
+    """The Kraken spot v2 feed of the configured instruments: trades (gap-repaired), books and tickers."""
     symbols = [kraken.to_symbol(instrument) for instrument in settings.instruments_of(kraken.VENUE)]
     anchors = GapAnchors()
+    req_ids = itertools.count(1)
     return VenueFeed(
         venue=kraken.VENUE,
         url=settings.ws_url(kraken.VENUE).rstrip("/") + WS_PATH,
         parse=kraken.parse,
-        on_connect=on_connect(symbols),
+        on_connect=on_connect(symbols, req_ids),
         sequences=sequence_reader(anchors),
         sequences_per_connection=False,
         repair=repairer(settings, anchors),
+        book_resubscribe=book_resubscriber(req_ids),
+        book_depth=BOOK_DEPTH,
+        book_checksum=kraken.book_checksum,
     )

@@ -1,11 +1,24 @@
-"""The Kraken Futures feed: the v1 ``trade`` feed, per-product ``seq`` gaps, repair from the execution history.
+"""The Kraken Futures feed: trade, book and ticker feeds, ``seq`` gaps repaired over REST, books resubscribed.
 
 Conventions relied on (see :mod:`streaming.venues.krakenfutures`, which cites the venue's documentation and
 captures):
 
 * **Connection.** ``<ws base>/ws/v1`` (``wss://futures.kraken.com/ws/v1`` on the venue); every new connection
-  subscribes to the ``trade`` feed of the configured products and to the ``heartbeat`` feed (so that a quiet
-  market still shows a live connection to the stale watchdog).
+  subscribes to the ``trade``, ``book`` and ``ticker`` feeds of the configured products and to the ``heartbeat``
+  feed (so that a quiet market still shows a live connection to the stale watchdog).
+* **Books.** A ``book`` subscription starts with a ``book_snapshot`` (``seq`` of its latest change), then one
+  ``book`` message per changed level with the next ``seq`` of that product's book feed. The venue has no book
+  checksum and sends the whole book (no depth to truncate to), so ``book_depth`` and ``book_checksum`` stay
+  unset. A missing ``seq`` is found by the collector's book reducer (:class:`~streaming.book.OrderBook`, per
+  product: the parser sets ``prev_sequence = seq - 1``), recorded as a ``book:<product_id>`` gap, and repaired
+  by :func:`book_resubscriber`: ``unsubscribe`` then ``subscribe`` the ``book`` feed of that one product on the
+  live connection, which makes the venue send a fresh ``book_snapshot``. The REST order book
+  (``GET /derivatives/api/v3/orderbook``) is documented without a ``seq``, so it cannot be bridged with the
+  stream; a subscription's snapshot can, and it is what the venue sends on every (re)connection anyway.
+  The book ``seq`` is a separate counter from the trade ``seq`` and is not read by
+  :meth:`KrakenFuturesReader.sequences` (so ``book_gaps`` is not needed).
+* **Tickers** (``ticker`` feed, one message per product per second) carry no sequence: they are published as
+  they come.
 * **Sequences.** A trade's ``seq`` is a per-product counter of the trade feed: consecutive trades of a product
   carry consecutive values, whatever the connection (the ``trade_snapshot`` sent on every subscription keeps
   each trade's number). The parser validates ``seq`` but does not keep it (a
@@ -37,7 +50,7 @@ import dataclasses
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -257,11 +270,28 @@ def repairer(settings: Settings, anchors: SeqAnchors) -> Callable[[Gap], list[Tr
     return repair
 
 
+def book_resubscriber() -> Callable[[ClientConnection, str], Awaitable[None]]:
+    """Ask the venue for a fresh ``book_snapshot`` of one instrument: unsubscribe, then subscribe its ``book`` feed.
+
+    Returns:
+        The coroutine function the collector calls with the live connection and a canonical instrument.
+    """
+
+    async def resubscribe(connection: ClientConnection, instrument: str) -> None:
+        product_ids = [krakenfutures.to_symbol(instrument)]
+        await connection.send(krakenfutures.unsubscribe_message("book", product_ids))
+        await connection.send(krakenfutures.subscribe_message("book", product_ids))
+
+    return resubscribe
+
+
 def feed(settings: Settings) -> VenueFeed:
-    """The Kraken Futures feed of the configured instruments (``trade`` and ``heartbeat`` feeds)."""
+    """The Kraken Futures feed of the configured instruments (``trade``, ``book``, ``ticker`` and ``heartbeat``)."""
     product_ids = krakenfutures.product_ids(settings.instruments_of(krakenfutures.VENUE))
     requests = (
         krakenfutures.subscribe_message("trade", product_ids),
+        krakenfutures.subscribe_message("book", product_ids),
+        krakenfutures.subscribe_message("ticker", product_ids),
         krakenfutures.subscribe_message("heartbeat", []),
     )
 
@@ -278,4 +308,5 @@ def feed(settings: Settings) -> VenueFeed:
         sequences=reader.sequences,
         sequences_per_connection=False,
         repair=repairer(settings, reader.anchors),
+        book_resubscribe=book_resubscriber(),
     )

@@ -7,11 +7,15 @@ spec, and production recordings) and ``tests/fixtures/coinbase``. Endpoints, und
 * ``/`` -- the WebSocket, at the root like ``wss://advanced-trade-ws.coinbase.com``. A client sends
   ``{"type": "subscribe" | "unsubscribe", "product_ids": [...], "channel": ...}`` (one channel per
   request, an optional ``jwt`` is accepted and ignored: the channels are public). Channels served:
-  ``market_trades`` (trades) and ``heartbeats`` (no products needed; one frame a second). Every accepted
-  request is answered by a ``subscriptions`` frame listing all the connection's subscriptions, then, for
-  newly subscribed ``market_trades`` products, one snapshot frame of their latest
-  :data:`SNAPSHOT_TRADES` trades (newest first; empty before a product's first trade; Coinbase does not
-  document the snapshot's size, 50 is the simulator's choice). A bad request (invalid JSON, not an
+  ``market_trades`` (trades), ``level2`` (order books, frames ``l2_data``), ``ticker`` and ``heartbeats``
+  (no products needed; one frame a second). Every accepted request is answered by a ``subscriptions`` frame
+  listing all the connection's subscriptions, then by the snapshots of what it newly subscribed: for
+  ``market_trades`` products one frame of their latest :data:`SNAPSHOT_TRADES` trades (newest first; empty
+  before a product's first trade; Coinbase does not document the snapshot's size, 50 is the simulator's
+  choice), for ``level2`` one ``l2_data`` snapshot frame per product (the production recording shows one
+  product per snapshot frame), for ``ticker`` one frame whose snapshot event lists every product. (The
+  production recording has the level2 snapshot numbered before the ack; the order is not documented, and
+  the simulator acknowledges first, as for ``market_trades``.) A bad request (invalid JSON, not an
   object, an unknown ``type``, a channel the simulator does not serve, a product it does not list,
   missing or ill-typed ``product_ids``) is refused with ``{"type": "error", "message": ...}`` and changes
   nothing; subscription failures start with ``"failure to subscribe"`` (Coinbase's text, as quoted in a
@@ -33,9 +37,32 @@ spec, and production recordings) and ``tests/fixtures/coinbase``. Endpoints, und
 Both REST endpoints serve :meth:`VenueSim.trades_from`: every generated trade, including those the wire
 never delivered (what a gap repair fetches).
 
+**Books and tickers.** Every product has a simulated order book (:class:`~streaming.simulator.books.SimBook`)
+that every generated trade changes (the skipped ones too: the book is the venue's). After every emission
+tick (10 ms) each ``level2`` subscriber gets one ``update`` frame per product whose book changed, with the
+final size of each changed level (Coinbase's level2 "guarantees delivery of all updates"; sending the
+changes of 10 ms at once is the simulator's batching). ``new_quantity`` is absolute, so an update that
+repeats changes a subscriber's snapshot already holds is harmless. Each ``ticker`` subscriber gets one
+``update`` frame per product that traded during the tick (Coinbase: "every time a match happens", batched
+during cascading matches) with the latest price, the tape's volume, low and high, and the book's best bid
+and ask after those trades. When ``sim_max_trades`` is reached the books stop changing and their last
+changes and tickers are sent at once. The ticker statistics start from the product's reference price (the
+tape's start price, as if it were the last trade before the simulator started) with no volume. There is no
+REST book: a fresh snapshot comes from unsubscribing and subscribing ``level2`` again (an unsubscription
+takes effect as its ack is numbered, so nothing of an unsubscribed product follows the ack).
+
+**Book fault.** With ``sim_book_drop_every`` set, every Nth update of each product's book that has
+subscribers is lost: every subscriber's ``sequence_num`` advances past it but the frame is never sent, so
+the connection shows a jump, which is all Coinbase offers to detect a loss (level2 has no per-book
+sequence or checksum). A silence (scenario fault) loses book updates the same way, so a book is never
+silently wrong; trades and tickers lost to a silence take no number (lost trades show as trade-id gaps).
+The changes still unsent when ``sim_max_trades`` is reached are sent and never dropped; an update lost
+just before is revealed by the connection's next frame (a heartbeat at the latest).
+
 **Sequence numbers.** ``sequence_num`` counts the frames of one connection from 0: subscription acks,
-snapshots, trade updates and heartbeats alike (error frames carry none). Frames are therefore rendered per
-connection (:meth:`CoinbaseSim.format_key` is the connection) with the counter in ``Client.state``; a
+snapshots, trade, book and ticker updates and heartbeats alike (error frames carry none). Frames are
+therefore rendered per connection (:meth:`CoinbaseSim.format_key` is the connection) with the counter in
+``Client.state``, and each is written as soon as it is numbered, so numbers arrive in order; a
 duplicated frame (fault ``duplicate``) is the same text again, so it repeats its number. A trade the
 ``skip`` fault loses is never rendered: it takes no number, and shows only as a jump in its product's
 trade ids, which are the tape's consecutive ids. ``heartbeat_counter`` starts at the venue's uptime in
@@ -59,12 +86,14 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
+from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 from websockets.protocol import State
 
 from streaming.simulator import coinbase_wire as wire
-from streaming.simulator.market import SimTrade
+from streaming.simulator.books import SimBook
+from streaming.simulator.market import SimTrade, profile_of
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim
 from streaming.venues import coinbase
 
@@ -77,7 +106,12 @@ SUBSCRIBE_DEADLINE_SECONDS = 5.0
 REST_LIMIT = coinbase.REST_PAGE_LIMIT
 """The largest (and default) page of both REST trade endpoints."""
 
-SERVED_CHANNELS: tuple[str, ...] = (wire.TRADES_CHANNEL, wire.HEARTBEATS_CHANNEL)
+SERVED_CHANNELS: tuple[str, ...] = (
+    wire.TRADES_CHANNEL,
+    wire.LEVEL2_CHANNEL,
+    wire.TICKER_CHANNEL,
+    wire.HEARTBEATS_CHANNEL,
+)
 """The Advanced Trade channels the simulator serves."""
 
 _EXCHANGE_TRADES = re.compile(r"/products/([^/]+)/trades")
@@ -87,7 +121,7 @@ _SUBSCRIBE_FAILED = "failure to subscribe"
 
 
 class CoinbaseSim(VenueSim):
-    """Coinbase Advanced Trade: ``market_trades`` and ``heartbeats`` at ``/``, and both REST trade histories."""
+    """Coinbase Advanced Trade: ``market_trades``, ``level2``, ``ticker``, ``heartbeats``; both REST trade histories."""
 
     venue = coinbase.VENUE
     trade_channels = (wire.TRADES_CHANNEL,)
@@ -101,6 +135,25 @@ class CoinbaseSim(VenueSim):
         self._instrument_of_product = {wire.symbol_of(instrument): instrument for instrument in self.instruments}
         self._started_ns = time.monotonic_ns()
         self._closing: set[asyncio.Task[None]] = set()
+        self.books: dict[str, SimBook] = {
+            instrument: SimBook(self.settings.sim_seed, instrument, (wire.LEVEL2_CHANNEL,))
+            for instrument in self.instruments
+        }
+        self.tickers: dict[str, wire.TickerStats] = {
+            instrument: wire.TickerStats.opening(profile_of(instrument).start_price) for instrument in self.instruments
+        }
+        self.book_drop_every = self.settings.sim_book_drop_every
+        self._applied: dict[str, int] = {}
+        self._traded: dict[str, None] = {}
+        self._update_counts: dict[str, int] = {}
+        self.book_updates_sent = 0
+        """Book updates sent (one count per product and tick, whatever the number of subscribers)."""
+        self.book_updates_dropped = 0
+        """Book updates the book fault (or a silence) lost."""
+        self.book_snapshots_sent = 0
+        """``l2_data`` snapshot frames sent (one per product and subscription)."""
+        self.tickers_sent = 0
+        """Ticker updates sent (one count per product and tick)."""
 
     # --- handshake and connections -----------------------------------------------------------
 
@@ -157,6 +210,9 @@ class CoinbaseSim(VenueSim):
         ack = wire.subscriptions_frame(listed, sequence_num=self._sequence(client), timestamp_ns=time.time_ns())
         if action == "subscribe":
             return Reply(frames=(ack,), subscribe=wanted)
+        # Unsubscribed at once, not after the ack is written (the write may yield to a tick): nothing of what
+        # the ack no longer lists follows it.
+        self._unsubscribe(client, wanted)
         return Reply(frames=(ack,), unsubscribe=wanted)
 
     def _requested(self, request: dict[str, Any]) -> list[Subscription]:
@@ -190,15 +246,43 @@ class CoinbaseSim(VenueSim):
         return channel, wire.symbol_of(instrument)
 
     def after_subscribe(self, client: Client, added: Sequence[Subscription]) -> list[str]:
-        """One ``market_trades`` snapshot frame for the products just subscribed (none for ``heartbeats``)."""
-        instruments = [instrument for channel, instrument in added if channel == wire.TRADES_CHANNEL]
-        if not instruments:
-            return []
-        recent = [
-            list(itertools.islice(reversed(self.history[instrument]), SNAPSHOT_TRADES))[::-1]
-            for instrument in instruments
-        ]
-        return [wire.snapshot_frame(recent, sequence_num=self._sequence(client), timestamp_ns=time.time_ns())]
+        """Send the snapshots of what was just subscribed (none for ``heartbeats``).
+
+        One ``market_trades`` frame for the new trade products, one ``l2_data`` frame per new ``level2``
+        product, one ``ticker`` frame for the new ticker products. They are written here, each as soon as it
+        is numbered (returning them would let the base class await between two of them, and a tick could
+        then write later numbers first), so nothing is returned.
+        """
+        by_channel: dict[str, list[str]] = {}
+        for channel, instrument in added:
+            by_channel.setdefault(channel, []).append(instrument)
+        now = time.time_ns()
+        frames: list[str] = []
+        instruments = by_channel.get(wire.TRADES_CHANNEL)
+        if instruments:
+            recent = [
+                list(itertools.islice(reversed(self.history[instrument]), SNAPSHOT_TRADES))[::-1]
+                for instrument in instruments
+            ]
+            frames.append(wire.snapshot_frame(recent, sequence_num=self._sequence(client), timestamp_ns=now))
+        for instrument in by_channel.get(wire.LEVEL2_CHANNEL, ()):
+            snapshot = self.books[instrument].snapshot()
+            frames.append(
+                wire.l2_snapshot_frame(instrument, snapshot, sequence_num=self._sequence(client), timestamp_ns=now)
+            )
+            self.book_snapshots_sent += 1
+        instruments = by_channel.get(wire.TICKER_CHANNEL)
+        if instruments:
+            items = [self._ticker_item(instrument) for instrument in instruments]
+            frames.append(wire.ticker_frame("snapshot", items, sequence_num=self._sequence(client), timestamp_ns=now))
+        if client.connection.state is State.OPEN:
+            for frame in frames:
+                broadcast([client.connection], frame)
+        return []
+
+    def _ticker_item(self, instrument: str) -> dict[str, str]:
+        book = self.books[instrument]
+        return wire.ticker_item(instrument, self.tickers[instrument], book.best_bid(), book.best_ask())
 
     def heartbeat(self, client: Client) -> str | None:
         """A ``heartbeats`` frame for connections subscribed to the channel."""
@@ -231,6 +315,86 @@ class CoinbaseSim(VenueSim):
 
     def symbol(self, instrument: str) -> str:  # noqa: D102 - see VenueSim
         return wire.symbol_of(instrument)
+
+    # --- books and tickers ----------------------------------------------------------------------
+
+    def tick(self, now: float, wall_ms: int) -> None:
+        """Generate and send the due trades, apply them to the books, then send book and ticker updates."""
+        super().tick(now, wall_ms)
+        self._apply_trades()
+        self._send_books(now, wall_ms * 1_000_000, final=False)
+
+    async def run(self) -> None:
+        """Emit trades until ``sim_max_trades``; then send the books' last changes (they change no more)."""
+        await super().run()
+        self._apply_trades()
+        self._send_books(None, time.time_ns(), final=True)
+
+    def _apply_trades(self) -> None:
+        """Apply every trade generated since the last call (sent or not) to its book and ticker statistics."""
+        for instrument, history in self.history.items():
+            applied = self._applied.get(instrument)
+            fresh: list[SimTrade] = []
+            for trade in reversed(history):
+                if applied is not None and trade.trade_id <= applied:
+                    break
+                fresh.append(trade)
+            if not fresh:
+                continue
+            book = self.books[instrument]
+            stats = self.tickers[instrument]
+            for trade in reversed(fresh):
+                book.on_trade(trade)
+                stats = stats.with_trade(trade)
+            self.tickers[instrument] = stats
+            self._applied[instrument] = fresh[0].trade_id
+            self._traded[instrument] = None
+
+    def _send_books(self, now: float | None, event_time_ns: int, *, final: bool) -> None:
+        """Send each changed book's update and each traded product's ticker to their subscribers.
+
+        Args:
+            now: The event loop's clock (``None`` when ``final``).
+            event_time_ns: When the changes happened, epoch ns (the updates' ``event_time``).
+            final: Emission has ended: never drop or silence.
+        """
+        lost_on_wire = not final and now is not None and self.silent(now)
+        timestamp = time.time_ns()
+        for instrument, book in self.books.items():
+            diff = book.drain(wire.LEVEL2_CHANNEL)
+            clients = self.subscribers(wire.LEVEL2_CHANNEL, instrument)
+            if diff is None or not clients:
+                continue
+            counted = self._update_counts[instrument] = self._update_counts.get(instrument, 0) + 1
+            drop_every = self.book_drop_every
+            dropped = drop_every is not None and counted % drop_every == 0
+            if not final and (lost_on_wire or dropped):
+                self.book_updates_dropped += 1
+                for client in clients:
+                    self._sequence(client)  # numbered, never sent: the connection shows a jump
+                continue
+            self.book_updates_sent += 1
+            for client in clients:
+                frame = wire.l2_update_frame(
+                    instrument,
+                    diff,
+                    event_time_ns=event_time_ns,
+                    sequence_num=self._sequence(client),
+                    timestamp_ns=timestamp,
+                )
+                broadcast([client.connection], frame)
+        traded, self._traded = self._traded, {}
+        if lost_on_wire:
+            return
+        for instrument in traded:
+            clients = self.subscribers(wire.TICKER_CHANNEL, instrument)
+            if not clients:
+                continue
+            self.tickers_sent += 1
+            item = self._ticker_item(instrument)
+            for client in clients:
+                frame = wire.ticker_frame("update", [item], sequence_num=self._sequence(client), timestamp_ns=timestamp)
+                broadcast([client.connection], frame)
 
     # --- REST ----------------------------------------------------------------------------------
 

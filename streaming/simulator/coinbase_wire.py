@@ -16,6 +16,20 @@ frames in ``tests/fixtures/coinbase``:
 * **heartbeats**: ``{"current_time": <Go time.String() text with the monotonic reading>,
   "heartbeat_counter": int}``.
 * **Errors**: ``{"type": "error", "message": ...}``, without an envelope or ``sequence_num``.
+* **l2_data** (the frames of a ``level2`` subscription; level2 docs
+  https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/websocket/level2): events ``{"type":
+  "snapshot" | "update", "product_id", "updates": [{"side": "bid" | "offer", "event_time", "price_level",
+  "new_quantity"}]}``. ``new_quantity`` is the level's new absolute size, ``"0"`` removes it. A snapshot
+  holds the whole book, bids best first then offers best first (the order of the production recording);
+  an update lists the changed levels in the same order. Every level of an event carries the event's one
+  ``event_time`` (the recording's snapshot and updates share one time per event): the time of the change
+  for an update, the time the snapshot was taken for a snapshot.
+* **ticker** (docs https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/websocket/ticker):
+  events ``{"type": "snapshot" | "update", "tickers": [{"type": "ticker", "product_id", "price",
+  "volume_24_h", "low_24_h", "high_24_h", "low_52_w", "high_52_w", "price_percent_chg_24_h", "best_bid",
+  "best_ask", "best_bid_quantity", "best_ask_quantity"}]}``, the keys in the order of the 2026-06-14 live
+  frame (fixture ``adv_ticker_update``); ``price_percent_chg_24_h`` is printed with 14 fractional digits as
+  there. A side of the book that is empty is sent as ``""`` (which the parser reads as absent).
 * **Times** are printed the way Go's ``RFC3339Nano`` layout prints them (the heartbeat's
   ``current_time`` is Go's ``time.Time.String()``, and recorded times carry 3 to 9 fractional digits with
   trailing zeros dropped, e.g. ``"2026-09-30T02:39:28.17586Z"``): up to 9 digits, no trailing zeros, no
@@ -30,12 +44,15 @@ Rendering goes through :func:`json.dumps`; every value is a string, an integer o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
+from streaming.simulator.books import BookDiff, BookSnapshot, text, units
 from streaming.simulator.market import SimSide, SimTrade
 from streaming.venues import coinbase
 
@@ -47,6 +64,20 @@ HEARTBEATS_CHANNEL = "heartbeats"
 
 SUBSCRIPTIONS_CHANNEL = "subscriptions"
 """The channel of subscription acknowledgements."""
+
+LEVEL2_CHANNEL = "level2"
+"""The Advanced Trade order-book channel a client subscribes to."""
+
+L2_DATA_CHANNEL = "l2_data"
+"""The ``channel`` of the frames a ``level2`` subscription receives."""
+
+TICKER_CHANNEL = "ticker"
+"""The Advanced Trade ticker channel (also the ``channel`` of its frames)."""
+
+EventType = Literal["snapshot", "update"]
+"""The ``type`` of an ``l2_data`` or ``ticker`` event."""
+
+_PERCENT_DIGITS = Decimal("1E-14")
 
 _MAKER_ADVANCED: dict[SimSide, str] = {"buy": "SELL", "sell": "BUY"}
 _MAKER_EXCHANGE: dict[SimSide, str] = {"buy": "sell", "sell": "buy"}
@@ -275,8 +306,8 @@ def exchange_rest_body(trades: Sequence[SimTrade]) -> bytes:
 def advanced_rest_body(trades: Sequence[SimTrade]) -> bytes:
     """The Advanced Trade ``GET /api/v3/brokerage/market/products/{id}/ticker`` body, trades newest first.
 
-    The simulator keeps no order book, so ``best_bid``/``best_ask`` (and each trade's ``bid``/``ask``) are
-    ``""``, as Coinbase sends them when it has none.
+    ``best_bid``/``best_ask`` (and each trade's ``bid``/``ask``) are ``""``, as Coinbase sends them when it has
+    none: the simulator does not fill them in (the history endpoint is for repair, which reads only trades).
 
     Args:
         trades: The trades, oldest first.
@@ -286,3 +317,220 @@ def advanced_rest_body(trades: Sequence[SimTrade]) -> bytes:
     """
     items = [{**trade_item(trade), "bid": "", "ask": ""} for trade in reversed(trades)]
     return _dumps({"trades": items, "best_bid": "", "best_ask": ""}).encode()
+
+
+# --- level2 and ticker -----------------------------------------------------------------------------
+
+
+def amount_text(amount: int) -> str:
+    """An amount in units of 1e-8 (a simulated book's price or size) as Advanced Trade prints it.
+
+    Args:
+        amount: Units of 1e-8, >= 0.
+
+    Returns:
+        Decimal text without trailing zeros, e.g. ``6500001000000`` -> ``"65000.01"``, ``0`` -> ``"0"``.
+    """
+    return trim_decimal(text(amount))
+
+
+def l2_updates(
+    bids: Sequence[tuple[int, int]], asks: Sequence[tuple[int, int]], event_time_ns: int
+) -> list[dict[str, str]]:
+    """The ``updates`` of an ``l2_data`` event: the bids, then the offers, in the order given.
+
+    Args:
+        bids: ``(price, size)`` in units of 1e-8, best first (size 0: the level is removed).
+        asks: The same for the offers.
+        event_time_ns: The ``event_time`` of every level, epoch ns.
+
+    Returns:
+        ``[{"side", "event_time", "price_level", "new_quantity"}, ...]``.
+    """
+    when = rfc3339nano(event_time_ns)
+    return [
+        {"side": side, "event_time": when, "price_level": amount_text(price), "new_quantity": amount_text(size)}
+        for side, levels in (("bid", bids), ("offer", asks))
+        for price, size in levels
+    ]
+
+
+def l2_frame(
+    instrument: str,
+    kind: EventType,
+    bids: Sequence[tuple[int, int]],
+    asks: Sequence[tuple[int, int]],
+    *,
+    event_time_ns: int,
+    sequence_num: int,
+    timestamp_ns: int,
+) -> str:
+    """An ``l2_data`` frame with one event of one product.
+
+    Args:
+        instrument: The canonical instrument.
+        kind: ``"snapshot"`` (the whole book) or ``"update"`` (changed levels).
+        bids: ``(price, size)`` in units of 1e-8, best first.
+        asks: The same for the offers.
+        event_time_ns: The levels' ``event_time``, epoch ns.
+        sequence_num: The connection's frame number.
+        timestamp_ns: When the frame is sent, epoch ns.
+
+    Returns:
+        The JSON text.
+    """
+    event = {"type": kind, "product_id": symbol_of(instrument), "updates": l2_updates(bids, asks, event_time_ns)}
+    return envelope(L2_DATA_CHANNEL, [event], sequence_num=sequence_num, timestamp_ns=timestamp_ns)
+
+
+def l2_snapshot_frame(instrument: str, snapshot: BookSnapshot, *, sequence_num: int, timestamp_ns: int) -> str:
+    """The ``l2_data`` snapshot of a product's whole book, sent on subscription.
+
+    Args:
+        instrument: The canonical instrument.
+        snapshot: The simulated book.
+        sequence_num: The connection's frame number.
+        timestamp_ns: When the frame is sent, epoch ns (also the levels' ``event_time``).
+
+    Returns:
+        The JSON text.
+    """
+    return l2_frame(
+        instrument,
+        "snapshot",
+        snapshot.bids,
+        snapshot.asks,
+        event_time_ns=timestamp_ns,
+        sequence_num=sequence_num,
+        timestamp_ns=timestamp_ns,
+    )
+
+
+def l2_update_frame(
+    instrument: str, diff: BookDiff, *, event_time_ns: int, sequence_num: int, timestamp_ns: int
+) -> str:
+    """An ``l2_data`` update: the new size of every level that changed since the product's previous update.
+
+    Args:
+        instrument: The canonical instrument.
+        diff: The changes (final size per changed level).
+        event_time_ns: When the changes happened, epoch ns.
+        sequence_num: The connection's frame number.
+        timestamp_ns: When the frame is sent, epoch ns.
+
+    Returns:
+        The JSON text.
+    """
+    return l2_frame(
+        instrument,
+        "update",
+        diff.bids,
+        diff.asks,
+        event_time_ns=event_time_ns,
+        sequence_num=sequence_num,
+        timestamp_ns=timestamp_ns,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TickerStats:
+    """The trade statistics a product's ticker shows, in units of 1e-8.
+
+    Attributes:
+        reference: The price the change is measured from (``price_percent_chg_24_h``).
+        last: The latest trade price.
+        low: The lowest price.
+        high: The highest price.
+        volume: The traded size.
+    """
+
+    reference: int
+    last: int
+    low: int
+    high: int
+    volume: int
+
+    @classmethod
+    def opening(cls, price_text: str) -> TickerStats:
+        """The statistics before the first trade: every price at the reference price, no volume.
+
+        Args:
+            price_text: The reference price as decimal text (a multiple of 1e-8).
+        """
+        price = units(price_text)
+        return cls(price, price, price, price, 0)
+
+    def with_trade(self, trade: SimTrade) -> TickerStats:
+        """The statistics once a trade is added."""
+        price = units(trade.price_text)
+        return TickerStats(
+            self.reference,
+            price,
+            min(self.low, price),
+            max(self.high, price),
+            self.volume + units(trade.size_text),
+        )
+
+
+def percent_change(reference: int, last: int) -> str:
+    """``100 * (last - reference) / reference`` with 14 fractional digits (``"-4.15775596190603"``).
+
+    Args:
+        reference: The reference price, units of 1e-8 (> 0).
+        last: The latest price, units of 1e-8.
+
+    Returns:
+        The decimal text.
+    """
+    return format((Decimal(last - reference) * 100 / Decimal(reference)).quantize(_PERCENT_DIGITS), "f")
+
+
+def ticker_item(
+    instrument: str, stats: TickerStats, best_bid: tuple[int, int] | None, best_ask: tuple[int, int] | None
+) -> dict[str, str]:
+    """One product's entry of a ``ticker`` event.
+
+    The simulated tape is far shorter than a day, so the 24-hour and 52-week lows and highs are both those of
+    the whole tape, and ``volume_24_h`` is everything traded on it.
+
+    Args:
+        instrument: The canonical instrument.
+        stats: Its trade statistics.
+        best_bid: The best bid ``(price, size)`` in units of 1e-8, ``None`` when there is none.
+        best_ask: The best ask likewise.
+
+    Returns:
+        ``{"type": "ticker", "product_id", "price", ...}`` (see the module docstring).
+    """
+    low, high = amount_text(stats.low), amount_text(stats.high)
+    return {
+        "type": "ticker",
+        "product_id": symbol_of(instrument),
+        "price": amount_text(stats.last),
+        "volume_24_h": amount_text(stats.volume),
+        "low_24_h": low,
+        "high_24_h": high,
+        "low_52_w": low,
+        "high_52_w": high,
+        "price_percent_chg_24_h": percent_change(stats.reference, stats.last),
+        "best_bid": "" if best_bid is None else amount_text(best_bid[0]),
+        "best_ask": "" if best_ask is None else amount_text(best_ask[0]),
+        "best_bid_quantity": "" if best_bid is None else amount_text(best_bid[1]),
+        "best_ask_quantity": "" if best_ask is None else amount_text(best_ask[1]),
+    }
+
+
+def ticker_frame(kind: EventType, tickers: Sequence[Mapping[str, str]], *, sequence_num: int, timestamp_ns: int) -> str:
+    """A ``ticker`` frame: one event listing products' tickers.
+
+    Args:
+        kind: ``"snapshot"`` (sent on subscription) or ``"update"`` (after trades).
+        tickers: The entries, from :func:`ticker_item`.
+        sequence_num: The connection's frame number.
+        timestamp_ns: When the frame is sent, epoch ns (the only time a ticker has).
+
+    Returns:
+        The JSON text.
+    """
+    event = {"type": kind, "tickers": list(tickers)}
+    return envelope(TICKER_CHANNEL, [event], sequence_num=sequence_num, timestamp_ns=timestamp_ns)

@@ -1,4 +1,4 @@
-"""The simulated Kalshi venue: WebSocket v2 with a signed handshake, public trades, REST trade history.
+"""The simulated Kalshi venue: WebSocket v2 with a signed handshake, trades, books, tickers, lifecycle, REST history.
 
 Frames are rendered by :mod:`streaming.simulator.kalshi_wire`. Endpoints, under ``/kalshi``, as on
 ``api.elections.kalshi.com`` (sources: https://docs.kalshi.com/getting_started/quick_start_websockets,
@@ -20,12 +20,17 @@ https://docs.kalshi.com/api-reference/market/get-trades):
 **Commands** (``{"id": n, "cmd": ..., "params": {...}}``):
 
 * ``subscribe`` with ``channels`` and optionally ``market_tickers`` (or ``market_ticker``); no market
-  filter means every market. Each channel gets its own ``sid`` (numbered from 1 per connection) and
-  a ``subscribed`` reply. Only ``trade`` carries data here; the other documented channels are
-  acknowledged and stay quiet (a market without book or ticker activity).
-* ``unsubscribe`` with ``sids``: one ``unsubscribed`` reply per sid, carrying that sid's next ``seq``.
+  filter means every market (``market_lifecycle_v2`` always covers every market: Kalshi supports no
+  filter there). Each channel gets its own ``sid`` (numbered from 1 per connection) and a
+  ``subscribed`` reply; an ``orderbook_delta`` subscription then gets one ``orderbook_snapshot`` per
+  market. ``trade``, ``orderbook_delta``, ``ticker_v2`` and ``market_lifecycle_v2`` carry data;
+  ``ticker`` and ``multivariate_market_lifecycle`` are acknowledged and stay quiet.
+* ``unsubscribe`` with ``sids``: one ``unsubscribed`` reply per sid, carrying that sid's next ``seq``;
+  nothing more is sent on those sids. A book is resubscribed this way: unsubscribe its sid, subscribe
+  again: a new sid, whose ``orderbook_snapshot`` is its ``seq`` 1.
 * ``update_subscription`` with one sid, ``action`` ``add_markets``/``delete_markets`` and
-  ``market_tickers``: an ``ok`` reply carrying the sid's next ``seq`` and the markets now covered.
+  ``market_tickers``: an ``ok`` reply carrying the sid's next ``seq`` and the markets now covered
+  (followed, on an ``orderbook_delta`` sid, by the snapshots of the markets added).
 * ``list_subscriptions``: an ``ok`` reply listing ``{channel, sid}``.
 * Bad commands get Kalshi's error frames: 1 unparseable, 2 no params, 3 no channels, 4 no sids,
   5 unknown command, 6 market already subscribed on the channel, 7 unknown sid, 8 unknown channel,
@@ -33,11 +38,33 @@ https://docs.kalshi.com/api-reference/market/get-trades):
   16 unknown market.
 
 **Sequence numbers.** ``seq`` counts every message of a subscription, per connection, from 1,
-across all markets the sid covers (trades, and the ``unsubscribed``/``ok`` replies of that sid).
+across all markets the sid covers (trades, book snapshots and deltas, lifecycle messages, and the
+``unsubscribed``/``ok`` replies of that sid; tickers carry none).
 The exchange numbers a trade message when it publishes it, i.e. when the trade happens: a trade the
 wire then loses (scenario ``skip`` or a silence) leaves a hole in ``seq`` that the next message
 reveals; a duplicated trade repeats its ``seq``; a reordered one arrives with its (older) ``seq``
 after the next.
+
+**Books** (:mod:`streaming.simulator.kalshi_book`): every market has a simulated book of YES and NO
+bids in cents that every generated trade changes (the skipped ones too: the book is the venue's). Each
+level change is one ``orderbook_delta`` with its signed ``delta``, sent to every ``orderbook_delta`` sid
+covering the market at the end of the emission tick (10 ms) in which it happened. Snapshots, deltas and
+everything else on a connection are written in one ordered stream, so a subscriber's first delta
+continues its snapshot. When ``sim_max_trades`` is reached the books stop changing; their last changes
+go out in that tick. Book fault: with ``sim_book_drop_every`` = N, every Nth delta of each market
+(counted while someone subscribes its book) is numbered in every sid covering it but never sent, a
+``seq`` hole; decided here: a drop that falls on the market's last change of the tick is postponed to
+its next change, so that a later delta of the same tick always reveals the hole, and the last tick
+drops nothing. The silence fault mutes books, tickers and lifecycle messages too (numbered, not sent).
+
+**Tickers** (``ticker_v2``, no ``seq``): at the end of every tick in which a market traded or its quote
+changed, its last price, best YES bid and ask and the contracts traded since the previous message.
+
+**Lifecycle** (``market_lifecycle_v2`` subscribers): when a market first trades it opens: an
+``event_lifecycle`` for its event (once per event), then its ``created`` event; when
+``sim_max_trades`` is reached every market that opened is ``determined`` (``yes`` if its last price
+is at least 50 cents, else ``no``) and ``settled``. Decided here: the books are left as they were at the
+close (the exchange would cancel the resting orders), so that a capture can be compared with them.
 
 **Heartbeats.** Every :attr:`KalshiSim.heartbeat_seconds` (10 s, as Kalshi) each connection gets a
 WebSocket Ping frame with body ``heartbeat``; clients answer with a Pong (the websockets library does).
@@ -55,6 +82,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.exceptions import ConcurrencyError, ConnectionClosed
 from websockets.http11 import Response
@@ -62,7 +90,8 @@ from websockets.protocol import State
 
 from streaming.feeds.kalshi_keys import public_key_pem, resolve_key
 from streaming.simulator import kalshi_wire
-from streaming.simulator.market import Market, SimTrade
+from streaming.simulator.kalshi_book import KalshiBook, LevelChange, cents_of, count_of
+from streaming.simulator.market import Market, SimTrade, profile_of
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim, http_json
 from streaming.venues import kalshi
 
@@ -72,7 +101,16 @@ MAX_CLOCK_SKEW_MS = 30_000
 """A handshake whose ``KALSHI-ACCESS-TIMESTAMP`` is further than this from the clock is refused (stale)."""
 
 TRADE = "trade"
-"""The one channel that carries data here."""
+"""The channel of trades."""
+
+BOOK = "orderbook_delta"
+"""The channel of order books: ``orderbook_snapshot`` then ``orderbook_delta`` messages."""
+
+TICKER = "ticker_v2"
+"""The ticker channel that carries data (``ticker`` stays quiet)."""
+
+LIFECYCLE = "market_lifecycle_v2"
+"""The channel of market (``market_lifecycle_v2``) and event (``event_lifecycle``) lifecycle messages."""
 
 DEFAULT_REST_LIMIT = 100
 """Page size of ``GET /markets/trades`` when ``limit`` is not given."""
@@ -164,7 +202,7 @@ class _PublishingMarket(Market):
 
 
 class KalshiSim(VenueSim):
-    """Kalshi: signed WebSocket v2 handshake, ``trade`` channel with per-sid ``seq``, ``GET /markets/trades``."""
+    """Kalshi: signed WebSocket v2 handshake; trades, books, tickers, lifecycle with per-sid ``seq``; REST trades."""
 
     venue = kalshi.VENUE
     trade_channels = (TRADE,)
@@ -172,13 +210,40 @@ class KalshiSim(VenueSim):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.market = _PublishingMarket(self.settings.sim_seed, self.instruments, self._number)
+        self.market = _PublishingMarket(self.settings.sim_seed, self.instruments, self._published)
         key_id, private_pem = resolve_key(self.settings)
         self.trusted_keys: dict[str, bytes] = {key_id: public_key_pem(private_pem)}
         """Public keys (PEM) by API key id: whose signed handshakes are accepted."""
         self._instruments_of: dict[str, str] = {kalshi.to_symbol(i): i for i in self.instruments}
         self.heartbeats_sent = 0
         """Heartbeat Ping frames sent."""
+        self.books: dict[str, KalshiBook] = {
+            i: KalshiBook(self.settings.sim_seed, i, cents_of(profile_of(i).start_price)) for i in self.instruments
+        }
+        """The simulated book of every market."""
+        self.book_drop_every: int | None = self.settings.sim_book_drop_every
+        """Every this many deltas of each market, one is never sent (``None``: none)."""
+        self.snapshots_sent = 0
+        """``orderbook_snapshot`` messages sent (one per sid and market)."""
+        self.deltas_sent = 0
+        """Level changes sent to at least one subscriber (each counted once)."""
+        self.deltas_dropped = 0
+        """Level changes the book fault never sent (each counted once, whatever the number of sids)."""
+        self.tickers_sent = 0
+        """``ticker_v2`` updates sent to at least one subscriber (each counted once)."""
+        self.lifecycle_sent = 0
+        """Lifecycle messages published (each counted once)."""
+        self.last_price: dict[str, int] = {}
+        """The last trade's YES price of every market that traded, in cents."""
+        self._changes: dict[str, list[LevelChange]] = {}
+        self._delta_counts: dict[str, int] = {}
+        self._postponed: set[str] = set()
+        self._volume: dict[str, int] = {}
+        self._quotes: dict[str, tuple[int, int, int]] = {}
+        self._opened: dict[str, None] = {}
+        self._events: set[str] = set()
+        self._closed = False
+        self._muted = False
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -261,13 +326,19 @@ class KalshiSim(VenueSim):
                 raise _Command(6, f"trade already subscribed for {', '.join(taken)}")
         frames = []
         for channel in dict.fromkeys(channels):
-            sid = _Sid(connection.next_sid, channel, dict.fromkeys(instruments))
+            covered = list(self.instruments) if channel == LIFECYCLE else instruments
+            sid = _Sid(connection.next_sid, channel, dict.fromkeys(covered))
             connection.next_sid += 1
             connection.sids[sid.sid] = sid
             if channel == TRADE:
                 connection.trade_sid.update(dict.fromkeys(instruments, sid))
             frames.append(kalshi_wire.subscribed(request_id, channel, sid.sid))
+            if channel == BOOK:
+                frames += self._snapshots(sid, covered)
         subscribe = [(TRADE, i) for i in instruments] if TRADE in channels else []
+        if BOOK in channels:
+            _write(client, frames)  # at once: no tick can send a delta between a snapshot and its reply
+            return Reply(subscribe=subscribe)
         return Reply(frames=frames, subscribe=subscribe)
 
     def _cmd_unsubscribe(self, client: Client, request_id: int, params: dict[str, Any]) -> Reply:
@@ -303,12 +374,14 @@ class KalshiSim(VenueSim):
             raise _Command(7, str(sids[0]))
         subscribe: list[Subscription] = []
         unsubscribe: list[Subscription] = []
+        added: list[str] = []
         if action == "add_markets":
             if sid.channel == TRADE:
                 taken = [i for i in instruments if i in connection.trade_sid and connection.trade_sid[i] is not sid]
                 if taken:
                     raise _Command(6, f"trade already subscribed for {', '.join(map(kalshi.to_symbol, taken))}")
-                added = [i for i in instruments if i not in sid.instruments]
+            added = [i for i in instruments if i not in sid.instruments]
+            if sid.channel == TRADE:
                 connection.trade_sid.update(dict.fromkeys(added, sid))
                 subscribe = [(TRADE, i) for i in added]
             sid.instruments.update(dict.fromkeys(instruments))
@@ -319,7 +392,10 @@ class KalshiSim(VenueSim):
             if sid.channel == TRADE:
                 unsubscribe = self._release(connection, sid, present)
         tickers = [kalshi.to_symbol(i) for i in sid.instruments]
-        frames = (kalshi_wire.updated(request_id, sid.sid, sid.next_seq(), tickers),)
+        frames = [kalshi_wire.updated(request_id, sid.sid, sid.next_seq(), tickers)]
+        if sid.channel == BOOK and added:
+            _write(client, [*frames, *self._snapshots(sid, added)])  # at once, as for a subscription
+            return Reply(subscribe=subscribe, unsubscribe=unsubscribe)
         return Reply(frames=frames, subscribe=subscribe, unsubscribe=unsubscribe)
 
     @staticmethod
@@ -350,6 +426,26 @@ class KalshiSim(VenueSim):
 
     # --- frames ------------------------------------------------------------------------------
 
+    def _snapshots(self, sid: _Sid, instruments: Iterable[str]) -> list[str]:
+        """The ``orderbook_snapshot`` of each market on a book subscription, each taking the sid's next ``seq``."""
+        frames = []
+        for instrument in instruments:
+            frames.append(
+                kalshi_wire.snapshot_frame(instrument, self.books[instrument].snapshot(), sid.sid, sid.next_seq())
+            )
+            self.snapshots_sent += 1
+        return frames
+
+    def _published(self, trade: SimTrade) -> None:
+        """A trade happened: open its market if it is the first, number it, change the market's book."""
+        instrument = trade.instrument
+        if instrument not in self._opened:
+            self._open(instrument, trade.ts_ms // 1000)
+        self._number(trade)
+        self._changes.setdefault(instrument, []).extend(self.books[instrument].on_trade(trade))
+        self.last_price[instrument] = cents_of(trade.price_text)
+        self._volume[instrument] = self._volume.get(instrument, 0) + count_of(trade.size_text)
+
     def _number(self, trade: SimTrade) -> None:
         """Give a trade the next ``seq`` of each subscription it is published on, as it happens."""
         for client in self.subscribers(TRADE, trade.instrument):
@@ -359,14 +455,107 @@ class KalshiSim(VenueSim):
                 connection.numbered[(trade.instrument, trade.trade_id)] = (sid.sid, sid.next_seq())
 
     def tick(self, now: float, wall_ms: int) -> None:
-        """Emit the trades that are due (see :meth:`VenueSim.tick`).
+        """Emit the trades that are due (see :meth:`VenueSim.tick`), then the book deltas and tickers.
 
         Every trade generated in a tick is delivered in that tick or never (lost); the numbers of the
-        lost ones are forgotten first.
+        lost ones are forgotten first. The tick that reaches ``sim_max_trades`` sends every change (no
+        fault) and closes the markets.
         """
         for client in self.clients:
             _connection(client).numbered.clear()
+        self._muted = self.silent(now)
         super().tick(now, wall_ms)
+        final = self.exhausted
+        if final:
+            self._muted = False
+        self._send_deltas(wall_ms, final=final)
+        self._send_tickers(wall_ms // 1000)
+        if final and not self._closed:
+            self._close(wall_ms // 1000)
+
+    def _targets(self, channel: str, instrument: str | None) -> list[tuple[Client, _Sid]]:
+        """The open connections' subscriptions of a channel covering a market (``None``: any)."""
+        return [
+            (client, sid)
+            for client in self.clients
+            if client.connection.state is State.OPEN
+            for sid in _connection(client).sids.values()
+            if sid.channel == channel and (instrument is None or instrument in sid.instruments)
+        ]
+
+    def _send_deltas(self, wall_ms: int, *, final: bool) -> None:
+        """Send each market's level changes of this tick, one ``orderbook_delta`` per change and sid."""
+        changes, self._changes = self._changes, {}
+        for instrument, batch in changes.items():
+            targets = self._targets(BOOK, instrument)
+            if not targets:
+                continue
+            for index, change in enumerate(batch):
+                dropped = self._drop(instrument, last=index == len(batch) - 1, final=final)
+                for client, sid in targets:
+                    frame = kalshi_wire.delta_frame(instrument, change, sid.sid, sid.next_seq(), wall_ms)
+                    if not dropped and not self._muted:
+                        broadcast([client.connection], frame)
+                if dropped:
+                    self.deltas_dropped += 1
+                elif not self._muted:
+                    self.deltas_sent += 1
+
+    def _drop(self, instrument: str, *, last: bool, final: bool) -> bool:
+        """Whether the book fault drops this change of a market (never its last of the tick, nor at the end)."""
+        if final or not self.book_drop_every:
+            return False
+        count = self._delta_counts[instrument] = self._delta_counts.get(instrument, 0) + 1
+        if count % self.book_drop_every and instrument not in self._postponed:
+            return False
+        if last:  # nothing after it in this tick would reveal the hole: drop the next change instead
+            self._postponed.add(instrument)
+            return False
+        self._postponed.discard(instrument)
+        return True
+
+    def _send_tickers(self, ts: int) -> None:
+        """Send a ``ticker_v2`` for every market that traded or whose quote changed since its last one."""
+        if self._muted:
+            return
+        for instrument, price in self.last_price.items():
+            book = self.books[instrument]
+            bid, ask = book.best_bid(), book.best_ask()
+            quote = (price, bid[0] if bid is not None else 0, ask[0] if ask is not None else 0)
+            volume = self._volume.get(instrument, 0)
+            if quote == self._quotes.get(instrument) and not volume:
+                continue
+            self._quotes[instrument] = quote
+            self._volume[instrument] = 0
+            targets = self._targets(TICKER, instrument)
+            for client, sid in targets:
+                broadcast([client.connection], kalshi_wire.ticker_v2_frame(instrument, *quote, volume, ts, sid.sid))
+            self.tickers_sent += bool(targets)
+
+    def _publish_lifecycle(self, message_type: str, message: dict[str, Any]) -> None:
+        """Send a lifecycle message on every ``market_lifecycle_v2`` subscription (each takes its next ``seq``)."""
+        for client, sid in self._targets(LIFECYCLE, None):
+            frame = kalshi_wire.lifecycle_frame(message_type, message, sid.sid, sid.next_seq())
+            if not self._muted:
+                broadcast([client.connection], frame)
+        self.lifecycle_sent += 1
+
+    def _open(self, instrument: str, ts: int) -> None:
+        """A market's first trade: its event is created (once per event), then the market."""
+        event = kalshi_wire.event_ticker_of(instrument)
+        if event not in self._events:
+            self._events.add(event)
+            self._publish_lifecycle("event_lifecycle", kalshi_wire.event_created_message(event))
+        self._opened[instrument] = None
+        self._publish_lifecycle(LIFECYCLE, kalshi_wire.market_created_message(instrument, ts))
+
+    def _close(self, ts: int) -> None:
+        """``sim_max_trades`` reached: every market that opened is determined, then settled."""
+        self._closed = True
+        for instrument in self._opened:
+            result = "yes" if self.last_price[instrument] >= 50 else "no"
+            self._publish_lifecycle(LIFECYCLE, kalshi_wire.market_determined_message(instrument, result, ts))
+            self._publish_lifecycle(LIFECYCLE, kalshi_wire.market_settled_message(instrument, ts))
 
     def render(self, trade: SimTrade, channel: str, client: Client) -> str:  # noqa: D102 - see VenueSim
         connection = _connection(client)
@@ -402,6 +591,12 @@ class KalshiSim(VenueSim):
         except (ConnectionClosed, ConcurrencyError):
             return  # closing, or its previous heartbeat is still unanswered
         self.heartbeats_sent += 1
+
+
+def _write(client: Client, frames: Iterable[str]) -> None:
+    """Write frames to a connection now, in order, ahead of anything an emission tick sends later."""
+    for frame in frames:
+        broadcast([client.connection], frame)
 
 
 def _connection(client: Client) -> _Connection:

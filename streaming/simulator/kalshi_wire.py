@@ -29,6 +29,30 @@ https://docs.kalshi.com/api-reference/market/get-trades):
   subscriptions, and ``error`` frames ``{"id":n,"type":"error","msg":{"code":c,"msg":text}}`` with
   Kalshi's error codes (:data:`ERRORS`).
 * **Heartbeat**: a WebSocket Ping frame whose body is ``heartbeat`` (:data:`HEARTBEAT`).
+
+Books, tickers and lifecycle (sources: https://docs.kalshi.com/websockets/orderbook-updates,
+https://docs.kalshi.com/websockets/market-ticker-v2, https://docs.kalshi.com/websockets/market-and-event-lifecycle
+and the AsyncAPI examples, as :mod:`streaming.venues.kalshi` reads them):
+
+* **Order-book snapshot** ``{"type":"orderbook_snapshot","sid":s,"seq":k,"msg":{...}}``: ``market_ticker``
+  and, per side with levels, the legacy cent pairs ``yes``/``no`` (``[[cents, count], ...]``) next to the
+  current fixed-point pairs ``yes_dollars_fp``/``no_dollars_fp`` (``[["0.0800", "300.00"], ...]``), by
+  ascending price as Kalshi lists them; a side without levels is left out.
+* **Order-book delta** ``{"type":"orderbook_delta","sid":s,"seq":k,"msg":{...}}``: ``market_ticker``,
+  ``price`` (cents) and ``price_dollars``, the **signed change** ``delta`` and ``delta_fp`` (``"-54.00"``),
+  ``side`` (``yes``/``no``: the bid side it changes), ``ts`` (RFC 3339, milliseconds) and ``ts_ms``.
+* **Ticker** ``{"type":"ticker_v2","sid":s,"msg":{...}}`` (no ``seq``, as Kalshi's tickers): the last
+  trade ``price``, the best YES bid ``yes_bid`` and ask ``yes_ask`` (cents, and ``*_dollars``; ``0`` for an
+  empty side), the contracts traded since the previous message ``volume_delta``/``volume_delta_fp`` and
+  ``ts`` in seconds. The simulator always sends the current quote and last price (Kalshi's incremental
+  ticker may leave unchanged ones out).
+* **Lifecycle** ``market_lifecycle_v2`` (``created`` with ``open_ts``/``close_ts`` and
+  ``additional_metadata``; ``determined`` with ``result``, ``settlement_value`` and
+  ``determination_ts``; ``settled`` with ``settled_ts``) and ``event_lifecycle`` (an event was created:
+  ``event_ticker``, ``title``, ``subtitle``, ``series_ticker``), with the ``sid``/``seq`` of the
+  ``market_lifecycle_v2`` subscription. Decided here: a market's event ticker is its ticker up to the last
+  ``-`` (``KXBTCD-26NOV2117-T95999.99`` -> ``KXBTCD-26NOV2117``), the series ticker the event's up to the
+  first ``-``.
 """
 
 from __future__ import annotations
@@ -45,6 +69,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from streaming.simulator.kalshi_book import KalshiBookSnapshot, LevelChange
 from streaming.simulator.market import SimTrade
 from streaming.simulator.venue import TruthFields
 from streaming.venues import kalshi
@@ -72,6 +97,9 @@ ERRORS: dict[int, str] = {
     17: "Internal error",
 }
 """Kalshi's WebSocket error codes and their messages (the AsyncAPI specification's error table)."""
+
+SECONDS_PER_DAY = 86_400
+"""A simulated market closes this long after it opens (its ``close_ts``)."""
 
 HistoryKey = tuple[int, str, int]
 """The order of the REST history: ``(ts_ms, instrument, tape trade id)``."""
@@ -307,3 +335,140 @@ def history_page(
     merged = list(itertools.islice(heapq.merge(*candidates, key=history_key, reverse=True), limit + 1))
     page = merged[:limit]
     return page, history_key(page[-1]) if len(merged) > limit else None
+
+
+# --- books -------------------------------------------------------------------------------------
+
+
+def snapshot_message(instrument: str, snapshot: KalshiBookSnapshot) -> dict[str, Any]:
+    """The ``msg`` of an ``orderbook_snapshot``: both encodings of each side that has levels."""
+    message: dict[str, Any] = {"market_ticker": kalshi.to_symbol(instrument)}
+    for side, levels in (("yes", snapshot.yes), ("no", snapshot.no)):
+        if levels:
+            message[side] = [[cents, count] for cents, count in levels]
+            message[f"{side}_dollars_fp"] = [[dollars(cents), count_fp(count)] for cents, count in levels]
+    return message
+
+
+def snapshot_frame(instrument: str, snapshot: KalshiBookSnapshot, sid: int, seq: int) -> str:
+    """The ``orderbook_snapshot`` frame of a market's book on subscription ``sid`` at position ``seq``."""
+    return _dump({"type": "orderbook_snapshot", "sid": sid, "seq": seq, "msg": snapshot_message(instrument, snapshot)})
+
+
+def delta_message(instrument: str, change: LevelChange, ts_ms: int) -> dict[str, Any]:
+    """The ``msg`` of an ``orderbook_delta``: one level's signed change, at epoch milliseconds ``ts_ms``."""
+    return {
+        "market_ticker": kalshi.to_symbol(instrument),
+        "price": change.price,
+        "price_dollars": dollars(change.price),
+        "delta": change.delta,
+        "delta_fp": count_fp(change.delta),
+        "side": change.side,
+        "ts": created_time(ts_ms),
+        "ts_ms": ts_ms,
+    }
+
+
+def delta_frame(instrument: str, change: LevelChange, sid: int, seq: int, ts_ms: int) -> str:
+    """The ``orderbook_delta`` frame of one level change on subscription ``sid`` at position ``seq``."""
+    return _dump({"type": "orderbook_delta", "sid": sid, "seq": seq, "msg": delta_message(instrument, change, ts_ms)})
+
+
+def yes_axis(snapshot: KalshiBookSnapshot) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+    """The book on the YES price axis, as the parser reads it: bids (YES bids), asks (``1 -`` each NO bid)."""
+    bids = {Decimal(cents) / _HUNDRED: Decimal(count) for cents, count in snapshot.yes}
+    asks = {1 - Decimal(cents) / _HUNDRED: Decimal(count) for cents, count in snapshot.no}
+    return bids, asks
+
+
+# --- ticker ------------------------------------------------------------------------------------
+
+
+def ticker_v2_message(instrument: str, price: int, bid: int, ask: int, volume: int, ts: int) -> dict[str, Any]:
+    """The ``msg`` of a ``ticker_v2`` message.
+
+    Args:
+        instrument: The canonical instrument.
+        price: The last trade's YES price in cents.
+        bid: The best YES bid in cents (0: none).
+        ask: The best YES ask in cents (0: none).
+        volume: Contracts traded since the previous message.
+        ts: Epoch seconds.
+    """
+    return {
+        "market_ticker": kalshi.to_symbol(instrument),
+        "price": price,
+        "price_dollars": dollars(price),
+        "yes_bid": bid,
+        "yes_bid_dollars": dollars(bid),
+        "yes_ask": ask,
+        "yes_ask_dollars": dollars(ask),
+        "volume_delta": volume,
+        "volume_delta_fp": count_fp(volume),
+        "ts": ts,
+    }
+
+
+def ticker_v2_frame(instrument: str, price: int, bid: int, ask: int, volume: int, ts: int, sid: int) -> str:
+    """The ``ticker_v2`` frame (no ``seq``) on subscription ``sid`` (see :func:`ticker_v2_message`)."""
+    return _dump({"type": "ticker_v2", "sid": sid, "msg": ticker_v2_message(instrument, price, bid, ask, volume, ts)})
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+
+def event_ticker_of(instrument: str) -> str:
+    """The event ticker of a market: its ticker up to the last ``-`` (the whole ticker if it has none)."""
+    ticker = kalshi.to_symbol(instrument)
+    return ticker.rsplit("-", 1)[0] if "-" in ticker else ticker
+
+
+def event_created_message(event_ticker: str) -> dict[str, Any]:
+    """The ``msg`` of an ``event_lifecycle`` message: the event was created."""
+    return {
+        "event_ticker": event_ticker,
+        "title": f"Simulated event {event_ticker}",
+        "subtitle": "",
+        "series_ticker": event_ticker.split("-", 1)[0],
+    }
+
+
+def market_created_message(instrument: str, open_ts: int) -> dict[str, Any]:
+    """The ``msg`` of a ``market_lifecycle_v2`` ``created`` event: the market opens at ``open_ts`` (seconds)."""
+    ticker = kalshi.to_symbol(instrument)
+    close_ts = open_ts + SECONDS_PER_DAY
+    return {
+        "market_ticker": ticker,
+        "event_type": "created",
+        "open_ts": open_ts,
+        "close_ts": close_ts,
+        "additional_metadata": {
+            "title": f"Simulated market {ticker}",
+            "yes_sub_title": "Yes",
+            "no_sub_title": "No",
+            "can_close_early": True,
+            "event_ticker": event_ticker_of(instrument),
+            "expected_expiration_ts": close_ts,
+        },
+    }
+
+
+def market_determined_message(instrument: str, result: str, ts: int) -> dict[str, Any]:
+    """The ``msg`` of a ``determined`` event: ``result`` ``yes`` or ``no``, at epoch second ``ts``."""
+    return {
+        "market_ticker": kalshi.to_symbol(instrument),
+        "event_type": "determined",
+        "result": result,
+        "settlement_value": dollars(100 if result == "yes" else 0),
+        "determination_ts": ts,
+    }
+
+
+def market_settled_message(instrument: str, ts: int) -> dict[str, Any]:
+    """The ``msg`` of a ``settled`` event (positions paid out) at epoch second ``ts``."""
+    return {"market_ticker": kalshi.to_symbol(instrument), "event_type": "settled", "settled_ts": ts}
+
+
+def lifecycle_frame(message_type: str, message: dict[str, Any], sid: int, seq: int) -> str:
+    """A lifecycle frame (``market_lifecycle_v2`` or ``event_lifecycle``) on subscription ``sid`` at ``seq``."""
+    return _dump({"type": message_type, "sid": sid, "seq": seq, "msg": message})

@@ -1,10 +1,10 @@
 """The simulated Kraken Futures venue (frames rendered by :mod:`streaming.simulator.krakenfutures_wire`).
 
 Endpoints, under ``/krakenfutures``, as on ``futures.kraken.com`` (sources: the Kraken Futures WebSocket v1
-documentation, https://docs.kraken.com/api/docs/futures-api/websocket/trade and ``.../websocket/heartbeat``;
-"Get public execution events", https://docs.kraken.com/api/docs/futures-api/history/get-public-execution-events;
-the conventions and captures documented in :mod:`streaming.venues.krakenfutures` and
-``tests/fixtures/krakenfutures/``):
+documentation, https://docs.kraken.com/api/docs/futures-api/websocket/trade, ``.../websocket/book``,
+``.../websocket/ticker`` and ``.../websocket/heartbeat``; "Get public execution events",
+https://docs.kraken.com/api/docs/futures-api/history/get-public-execution-events; the conventions and captures
+documented in :mod:`streaming.venues.krakenfutures` and ``tests/fixtures/krakenfutures/``):
 
 * ``/ws/v1`` -- the WebSocket. On connect the venue sends ``{"event":"info","version":1}``. Requests are
   ``{"event":"subscribe"|"unsubscribe","feed":...,"product_ids":[...]}``:
@@ -12,13 +12,19 @@ the conventions and captures documented in :mod:`streaming.venues.krakenfutures`
   - ``trade`` of a simulated product: ``{"event":"subscribed","feed":"trade","product_ids":[...]}``, then one
     ``trade_snapshot`` per product (its last :data:`SNAPSHOT_TRADES` trades on the tape, newest first, the ones
     the wire lost included, as the venue's own tape has them), then a ``trade`` message per trade.
+  - ``book``: the ack, then one ``book_snapshot`` per product (the whole simulated book and the ``seq`` of its
+    latest change), then a ``book`` message per changed level, with the next ``seq``.
+  - ``ticker``: the ack, then a ``ticker`` message per product at once, every :data:`TICKER_SECONDS` while the
+    venue trades (the documentation: "Delta messages are throttled such that they are published every 1s"),
+    and once more when trading ends.
   - ``heartbeat`` (no product ids): ``{"event":"subscribed","feed":"heartbeat"}``, then
     ``{"feed":"heartbeat","time":...}`` every :attr:`KrakenFuturesSim.heartbeat_seconds`.
   - A product id that is a well-formed Kraken Futures product but not simulated here:
     ``{"event":"subscribed_failed","feed":...,"product_ids":[...]}`` (the simulated ones of the same request
-    are subscribed). Unsubscribing what is not subscribed: ``unsubscribed_failed``.
-  - ``book``, ``ticker`` and ``ticker_lite`` are real public feeds this simulator does not produce: their
-    subscriptions fail with ``subscribed_failed``.
+    are subscribed). Unsubscribing what is not subscribed: ``unsubscribed_failed``. Subscribing again what is
+    subscribed is acknowledged and changes nothing (no second snapshot).
+  - ``ticker_lite`` is a real public feed this simulator does not produce: its subscriptions fail with
+    ``subscribed_failed``.
   - Bad requests: text that is not a JSON object, or an unknown ``event``, or no ``feed`` string ->
     ``{"event":"error","message":"Json Error"}``; product ids missing, not a list of strings, or not Kraken
     Futures product ids -> ``{"event":"error","message":"Invalid product id"}``; an unknown feed ->
@@ -26,7 +32,7 @@ the conventions and captures documented in :mod:`streaming.venues.krakenfutures`
     ``{"event":"error","message":"Invalid feed"}`` for an unsubscription); a private feed (``fills``,
     ``open_orders``...) -> ``{"event":"alert","message":"Failed to subscribe to authenticated feed"}``.
 
-  ``seq`` is the per-product trade counter, venue-wide: every connection gets the same rendering of a trade.
+  ``seq`` (trade and book) is per product, venue-wide: every connection gets the same rendering of a frame.
 * ``GET /api/history/v3/market/{product_id}/executions`` with ``since``/``before`` (ms; ``since`` inclusive,
   ``before`` exclusive), ``sort`` (``asc``/``desc``, default ``desc``), ``count`` (at most
   :data:`MAX_EXECUTIONS`, the default) and ``continuation_token`` (from the previous answer's
@@ -35,6 +41,21 @@ the conventions and captures documented in :mod:`streaming.venues.krakenfutures`
   the venue's error document.
 
 Any other path is refused during the handshake with HTTP 404.
+
+Books (:mod:`streaming.simulator.books`): every product has a simulated book that every generated trade changes
+(the skipped ones too: the book is the venue's), one :class:`~streaming.simulator.books.SimBook` change set per
+trade, sent as ``book`` messages right after the tick's trades. Products trade only while a connection
+subscribes to their ``trade`` feed, so a book subscribed alone stays still. Tickers are computed by
+:func:`streaming.simulator.krakenfutures_wire.ticker_fields` from the book, the last trade, the 24 hours'
+trades (:class:`ProductStats`) and a simulated open interest. When ``sim_max_trades`` is reached the books stop
+changing (their last changes were sent with the last trades) and a last ticker per subscribed product is sent.
+
+Book fault: with ``sim_book_drop_every`` = N, every Nth ``book`` message of a product that has subscribers is
+never sent (its ``seq`` is used: a gap that a collector repairs by resubscribing). When the Nth is the last
+message of its tick for that product, the next one that is not the last is dropped instead
+(:func:`book_drops`), so that every dropped message is followed by a delivered one and the gap is always
+revealed, even at the end of trading. The silence fault silences books and tickers too. Book drops follow
+their own knob rather than ``sim_skip_every`` so that trade-gap scenarios keep their gaps to trade ids.
 """
 
 from __future__ import annotations
@@ -43,6 +64,7 @@ import bisect
 import datetime
 import itertools
 import json
+import random
 import re
 import time
 from collections.abc import Hashable, Sequence
@@ -56,7 +78,8 @@ from websockets.http11 import Response
 
 from streaming.errors import ParseError
 from streaming.simulator import krakenfutures_wire as wire
-from streaming.simulator.market import SimTrade
+from streaming.simulator.books import SimBook, units
+from streaming.simulator.market import PRICE_DECIMALS, SimTrade, profile_of
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim
 from streaming.venues import krakenfutures
 
@@ -72,8 +95,16 @@ MAX_EXECUTIONS = 1000
 HEARTBEAT = ("heartbeat", "")
 """The subscription of the ``heartbeat`` feed (it has no product)."""
 
+PRODUCT_FEEDS = ("trade", "book", "ticker")
+"""The public feeds of products this simulator produces."""
+
+TICKER_SECONDS = 1.0
+"""Seconds between two ``ticker`` messages of a product."""
+
+_BOOK_STREAM = "book"
+_MINUTE_MS = 60_000
 _EXECUTIONS = re.compile(r"/api/history/v3/market/([^/]+)/executions/?")
-_UNSIMULATED_FEEDS = frozenset({"book", "ticker", "ticker_lite"})
+_UNSIMULATED_FEEDS = frozenset({"ticker_lite"})
 _PRIVATE_FEEDS = frozenset(
     {"fills", "open_orders", "open_orders_verbose", "open_positions", "account_log", "balances", "notifications_auth"}
 )
@@ -81,7 +112,7 @@ _SUBSCRIBE = ("subscribe", "unsubscribe")
 
 
 class KrakenFuturesSim(VenueSim):
-    """Kraken Futures: the v1 WebSocket (``trade`` and ``heartbeat`` feeds) and the public execution history."""
+    """Kraken Futures: the v1 WebSocket (``trade``, ``book``, ``ticker``, ``heartbeat``) and the execution history."""
 
     venue = krakenfutures.VENUE
     trade_channels = ("trade",)
@@ -90,6 +121,32 @@ class KrakenFuturesSim(VenueSim):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._instrument_of_product = {wire.product_id_of(instrument): instrument for instrument in self.instruments}
+        seed = self.settings.sim_seed
+        self.books: dict[str, SimBook] = {
+            instrument: SimBook(seed, instrument, (_BOOK_STREAM,)) for instrument in self.instruments
+        }
+        """The simulated book of each instrument."""
+        self.book_seqs: dict[str, int] = {
+            instrument: wire.first_book_seq(seed, instrument) for instrument in self.instruments
+        }
+        """The book ``seq`` of each instrument's latest change (what a ``book_snapshot`` now carries)."""
+        self.stats: dict[str, ProductStats] = {
+            instrument: ProductStats(seed, instrument) for instrument in self.instruments
+        }
+        """Each instrument's trade statistics, for its tickers."""
+        self.book_drop_every = self.settings.sim_book_drop_every
+        self._applied: dict[str, int] = {}
+        self._book_counts: dict[str, int] = {}
+        self._drop_owed: dict[str, bool] = {}
+        self._next_tickers: float | None = None
+        self.book_messages_sent = 0
+        """``book`` messages sent to at least one connection."""
+        self.book_messages_dropped = 0
+        """``book`` messages the book fault never sent."""
+        self.book_snapshots_sent = 0
+        """``book_snapshot`` messages sent (one per subscription)."""
+        self.tickers_sent = 0
+        """``ticker`` messages sent (one count per product and time, whatever the number of receivers)."""
 
     # --- handshake ---------------------------------------------------------------------------
 
@@ -144,18 +201,18 @@ class KrakenFuturesSim(VenueSim):
             return self._heartbeat_request(client, subscribing)
         if feed in _PRIVATE_FEEDS:
             return Reply(frames=(wire.alert_message("Failed to subscribe to authenticated feed"),))
-        if feed != "trade" and feed not in _UNSIMULATED_FEEDS:
+        if feed not in PRODUCT_FEEDS and feed not in _UNSIMULATED_FEEDS:
             if subscribing:
                 return Reply(frames=(wire.alert_message("Couldn't subscribe to invalid feed"),))
             return Reply(frames=(wire.error_message("Invalid feed"),))
         product_ids = _product_ids(request.get("product_ids"))
         if product_ids is None:
             return Reply(frames=(wire.error_message("Invalid product id"),))
-        if feed != "trade":
+        if feed not in PRODUCT_FEEDS:
             return Reply(frames=(wire.event_message(f"{event}d_failed", feed, product_ids),))
         if subscribing:
-            return self._subscribe_trades(product_ids)
-        return self._unsubscribe_trades(client, product_ids)
+            return self._subscribe_feed(feed, product_ids)
+        return self._unsubscribe_feed(client, feed, product_ids)
 
     def _heartbeat_request(self, client: Client, subscribing: bool) -> Reply:
         if subscribing:
@@ -164,39 +221,46 @@ class KrakenFuturesSim(VenueSim):
             return Reply(frames=(wire.event_message("unsubscribed_failed", "heartbeat"),))
         return Reply(frames=(wire.event_message("unsubscribed", "heartbeat"),), unsubscribe=[HEARTBEAT])
 
-    def _subscribe_trades(self, product_ids: list[str]) -> Reply:
+    def _subscribe_feed(self, feed: str, product_ids: list[str]) -> Reply:
         known = [product for product in product_ids if product in self._instrument_of_product]
         unknown = [product for product in product_ids if product not in self._instrument_of_product]
         frames = []
         if known:
-            frames.append(wire.event_message("subscribed", "trade", known))
+            frames.append(wire.event_message("subscribed", feed, known))
         if unknown:
-            frames.append(wire.event_message("subscribed_failed", "trade", unknown))
-        return Reply(frames=frames, subscribe=[("trade", self._instrument_of_product[product]) for product in known])
+            frames.append(wire.event_message("subscribed_failed", feed, unknown))
+        return Reply(frames=frames, subscribe=[(feed, self._instrument_of_product[product]) for product in known])
 
-    def _unsubscribe_trades(self, client: Client, product_ids: list[str]) -> Reply:
+    def _unsubscribe_feed(self, client: Client, feed: str, product_ids: list[str]) -> Reply:
         subscribed = [
             product
             for product in product_ids
-            if ("trade", self._instrument_of_product.get(product, "")) in client.subscriptions
+            if (feed, self._instrument_of_product.get(product, "")) in client.subscriptions
         ]
         others = [product for product in product_ids if product not in subscribed]
         frames = []
         if subscribed:
-            frames.append(wire.event_message("unsubscribed", "trade", subscribed))
+            frames.append(wire.event_message("unsubscribed", feed, subscribed))
         if others:
-            frames.append(wire.event_message("unsubscribed_failed", "trade", others))
+            frames.append(wire.event_message("unsubscribed_failed", feed, others))
         return Reply(
-            frames=frames, unsubscribe=[("trade", self._instrument_of_product[product]) for product in subscribed]
+            frames=frames, unsubscribe=[(feed, self._instrument_of_product[product]) for product in subscribed]
         )
 
     def after_subscribe(self, client: Client, added: Sequence[Subscription]) -> list[str]:
-        """One ``trade_snapshot`` per newly subscribed product: its latest trades on the tape."""
+        """Per newly subscribed product: a ``trade_snapshot``, a ``book_snapshot`` or a first ``ticker``."""
         frames = []
+        now_ms = time.time_ns() // 1_000_000
         for channel, instrument in added:
             if channel == "trade":
                 recent = list(itertools.islice(reversed(self.history[instrument]), SNAPSHOT_TRADES))
                 frames.append(wire.snapshot_message(self.symbol(instrument), recent[::-1]))
+            elif channel == "book":
+                frames.append(self.book_snapshot(instrument, now_ms))
+                self.book_snapshots_sent += 1
+            elif channel == "ticker":
+                frames.append(wire.ticker_message(self.ticker(instrument, now_ms)))
+                self.tickers_sent += 1
         return frames
 
     def heartbeat(self, client: Client) -> str | None:
@@ -224,6 +288,172 @@ class KrakenFuturesSim(VenueSim):
 
     def symbol(self, instrument: str) -> str:  # noqa: D102 - see VenueSim
         return wire.product_id_of(instrument)
+
+    # --- books and tickers -------------------------------------------------------------------
+
+    def book_snapshot(self, instrument: str, now_ms: int) -> str:
+        """The ``book_snapshot`` of an instrument's current book, at a server time (epoch ms)."""
+        snapshot = self.books[instrument].snapshot()
+        return wire.book_snapshot_message(
+            self.symbol(instrument), self.book_seqs[instrument], now_ms, snapshot.bids, snapshot.asks
+        )
+
+    def ticker(self, instrument: str, now_ms: int) -> wire.TickerFields:
+        """An instrument's ticker at a server time (epoch ms)."""
+        book = self.books[instrument]
+        state = self.stats[instrument].state(now_ms, book.best_bid(), book.best_ask())
+        return wire.ticker_fields(self.symbol(instrument), now_ms, state)
+
+    def tick(self, now: float, wall_ms: int) -> None:
+        """Generate and send the due trades, apply them to the books and send the changes, then due tickers."""
+        super().tick(now, wall_ms)
+        silent = self.silent(now)
+        self._apply_trades(silent=silent)
+        if self._next_tickers is None or now >= self._next_tickers:
+            self._next_tickers = now + TICKER_SECONDS
+            if not silent:
+                self._send_tickers(wall_ms)
+
+    async def run(self) -> None:
+        """Emit trades until ``sim_max_trades``; then the books change no more and a last ticker is sent."""
+        await super().run()  # every trade's book changes went out in the tick that generated it
+        self._send_tickers(time.time_ns() // 1_000_000)
+
+    def _apply_trades(self, *, silent: bool) -> None:
+        """Apply every trade generated since the last call (sent or not) to its book; send the changes."""
+        for instrument, history in self.history.items():
+            applied = self._applied.get(instrument)
+            fresh: list[SimTrade] = []
+            for trade in reversed(history):
+                if applied is not None and trade.trade_id <= applied:
+                    break
+                fresh.append(trade)
+            if not fresh:
+                continue
+            self._applied[instrument] = fresh[0].trade_id
+            book = self.books[instrument]
+            stats = self.stats[instrument]
+            product = self.symbol(instrument)
+            messages: list[str] = []
+            for trade in reversed(fresh):
+                book.on_trade(trade)
+                stats.on_trade(trade)
+                diff = book.drain(_BOOK_STREAM)
+                if diff is None:
+                    continue
+                for side, price, qty in wire.book_changes(diff):
+                    self.book_seqs[instrument] += 1
+                    messages.append(
+                        wire.book_message(product, side, self.book_seqs[instrument], price, qty, trade.ts_ms)
+                    )
+            clients = self.subscribers("book", instrument)
+            if not messages or not clients or silent:
+                continue  # changed, unseen: the seqs are used all the same
+            drops, self._drop_owed[instrument] = book_drops(
+                self._book_counts.get(instrument, 0),
+                len(messages),
+                self.book_drop_every,
+                self._drop_owed.get(instrument, False),
+            )
+            self._book_counts[instrument] = self._book_counts.get(instrument, 0) + len(messages)
+            connections = [client.connection for client in clients]
+            for message, dropped in zip(messages, drops, strict=True):
+                if dropped:
+                    self.book_messages_dropped += 1
+                    continue
+                broadcast(connections, message)
+                self.book_messages_sent += 1
+
+    def _send_tickers(self, now_ms: int) -> None:
+        for instrument in self.instruments:
+            clients = self.subscribers("ticker", instrument)
+            if clients:
+                broadcast(
+                    [client.connection for client in clients], wire.ticker_message(self.ticker(instrument, now_ms))
+                )
+                self.tickers_sent += 1
+
+
+def book_drops(counted: int, size: int, every: int | None, owed: bool) -> tuple[tuple[bool, ...], bool]:
+    """Which messages of one tick's batch of a product's ``book`` messages the book fault withholds.
+
+    Every ``every``-th message counted is due to be dropped; a due drop that falls on the batch's last message
+    moves to the next message that is not the last of its batch, so a dropped message is always followed by a
+    delivered one (which reveals the gap).
+
+    Args:
+        counted: Messages of the product counted before this batch.
+        size: Messages in the batch.
+        every: ``sim_book_drop_every`` (``None``: no drops).
+        owed: Whether a drop is due from an earlier batch.
+
+    Returns:
+        Per message whether it is dropped, and whether a drop is still due afterwards.
+    """
+    drops = []
+    for index in range(size):
+        counted += 1
+        if every and counted % every == 0:
+            owed = True
+        dropped = owed and index < size - 1
+        owed = owed and not dropped
+        drops.append(dropped)
+    return tuple(drops), owed
+
+
+class ProductStats:
+    """A product's trade statistics for its tickers: last price, the 24 hours' trades by minute, open interest.
+
+    Pure state, no clock: trades and times are passed in. The open interest starts from a seeded number of
+    median trade sizes and follows the tape: a trade whose id is a multiple of 3 closes its size (never below
+    zero), any other one opens it (the simulator's own convention).
+
+    Args:
+        seed: The simulator seed.
+        instrument: The canonical instrument (its profile gives the lot size).
+    """
+
+    def __init__(self, seed: int, instrument: str) -> None:
+        profile = profile_of(instrument)
+        lot = 10 ** (PRICE_DECIMALS - profile.size_decimals)
+        median_lots = max(1, round(profile.median_size * 10**profile.size_decimals))
+        rng = random.Random(f"ticklake-simulator/krakenfutures/open-interest/{seed}/{instrument}")
+        self.open_interest = rng.randint(1_000, 5_000) * median_lots * lot
+        """Open interest, in units of 1e-8."""
+        self.last: int | None = None
+        """The last trade's price, in units of 1e-8."""
+        self._minutes: dict[int, list[int]] = {}  # minute -> [volume, notional (1e-16), first price], oldest first
+
+    def on_trade(self, trade: SimTrade) -> None:
+        """Count one trade of the tape."""
+        price = units(trade.price_text)
+        size = units(trade.size_text)
+        self.last = price
+        bucket = self._minutes.setdefault(trade.ts_ms // _MINUTE_MS, [0, 0, price])
+        bucket[0] += size
+        bucket[1] += price * size
+        if trade.trade_id % 3:
+            self.open_interest += size
+        else:
+            self.open_interest = max(0, self.open_interest - size)
+
+    def state(
+        self, now_ms: int, best_bid: tuple[int, int] | None, best_ask: tuple[int, int] | None
+    ) -> wire.MarketState:
+        """The market state at a time: the trades of the minutes that started less than 24 hours before it."""
+        oldest = (now_ms - wire.VOLUME_WINDOW_MS) // _MINUTE_MS + 1
+        for minute in [minute for minute in self._minutes if minute < oldest]:
+            del self._minutes[minute]
+        buckets = [self._minutes[minute] for minute in sorted(self._minutes)]
+        return wire.MarketState(
+            best_bid=best_bid,
+            best_ask=best_ask,
+            last=self.last,
+            volume=sum(bucket[0] for bucket in buckets),
+            volume_quote=sum(bucket[1] for bucket in buckets),
+            open_price=buckets[0][2] if buckets else None,
+            open_interest=self.open_interest,
+        )
 
 
 def _product_ids(value: object) -> list[str] | None:

@@ -29,7 +29,8 @@ shapes https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/advanced-t
   ``"0"`` removes the level. One event becomes one :class:`~contracts.records.BookUpdate` (``kind``
   ``"snapshot"`` or ``"delta"``). ``ts_event`` is the latest ``event_time`` of the event's updates; older
   snapshots carry ``1970-01-01T00:00:00Z`` there, so an event without a real ``event_time`` takes the
-  envelope ``timestamp``. No checksum is offered.
+  envelope ``timestamp``. No checksum is offered, and no per-book sequence: the records' ``sequence``,
+  ``first_sequence`` and ``prev_sequence`` stay ``None`` (see "Sequence" below).
 * **ticker** / **ticker_batch**: events ``{"type", "tickers": [{"type": "ticker", "product_id",
   "price", "volume_24_h", "best_bid", "best_bid_quantity", "best_ask", "best_ask_quantity", ...}]}``.
   Each ticker becomes a :class:`~contracts.records.Ticker` stamped with the envelope ``timestamp`` (the
@@ -41,9 +42,13 @@ shapes https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/advanced-t
 * **Sequence.** ``sequence_num`` counts the frames of one connection across all of its channels,
   heartbeats and subscription acks included: starting at 0 after connecting, each frame is exactly one
   more than the previous. A jump means frames were lost (resubscribe, resnapshot books, repair trades);
-  a smaller number means a duplicate or reordering. It is copied to ``BookUpdate.sequence`` and
-  ``Ticker.sequence``; since control frames count too, a gap detector reads it for *every* frame with
-  :func:`sequence_of`.
+  a smaller number means a duplicate or reordering. It is copied to ``Ticker.sequence`` but **not** to
+  ``BookUpdate.sequence``: the frames of one book are interleaved with trades, tickers, heartbeats and the
+  other books' frames, so their numbers are not contiguous per book, and an order-book reducer that checks
+  continuity (:class:`streaming.book.OrderBook`) would take every such hole for a lost update. A jump only
+  says that *some* frame of the connection was lost; which book it belonged to is unknown, so a gap
+  detector reads the number for *every* frame with :func:`sequence_of` and resynchronises every book of the
+  connection on a jump.
 * **USD and USDC.** Products keep their names; ``BTC-USD`` and ``BTC-USDC`` are different instruments
   and are never merged. Coinbase documents that market-data channels answer a ``-USDC`` subscription
   with the corresponding ``-USD`` product's data (except USDT-USDC and EURC-USDC); such frames name
@@ -432,7 +437,7 @@ def _advanced(message: dict[str, Any], channel: object, received_at: int) -> Par
                 records.append(_advanced_trade(_object(item, "trade"), received_at))
     elif channel == "l2_data":
         for event in events:
-            records.append(_book(_event(event), sequence, sent, received_at))
+            records.append(_book(_event(event), sent, received_at))
     elif channel == "ticker" or channel == "ticker_batch":
         for event in events:
             for item in _list(_event(event), "tickers"):
@@ -476,7 +481,8 @@ def _advanced_trade(item: dict[str, Any], received_at: int) -> Trade:
     )
 
 
-def _book(event: dict[str, Any], sequence: int, sent: int, received_at: int) -> BookUpdate:
+def _book(event: dict[str, Any], sent: int, received_at: int) -> BookUpdate:
+    """One ``l2_data`` event as a book update, without a sequence (see the module docstring)."""
     symbol, instrument = _product(event)
     bids: list[Level] = []
     asks: list[Level] = []
@@ -509,7 +515,6 @@ def _book(event: dict[str, Any], sequence: int, sent: int, received_at: int) -> 
         asks=tuple(asks),
         ts_event=latest or sent,
         ts_recv=received_at,
-        sequence=sequence,
     )
 
 

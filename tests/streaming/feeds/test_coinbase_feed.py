@@ -1,4 +1,5 @@
-"""The Coinbase feed against the real simulator: subscriptions, the trade-id reader, and REST repair of gaps."""
+"""The Coinbase feed against the real simulator: subscriptions, the trade-id and frame-number reader, books kept by
+resubscribing, and REST repair of gaps."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 from testkit import free_port
 from websockets.asyncio.client import connect
 
-from contracts.records import Gap, Trade
+from contracts.records import BookUpdate, Gap, Ticker, Trade
 from streaming.errors import ParseError, StreamingError
-from streaming.feeds.coinbase import feed, trade_ids
+from streaming.feeds.coinbase import FRAMES_STREAM, NumberedFrame, feed, resubscribe_book, sequences, trade_ids
 from streaming.feeds.registry import FEEDS
 from streaming.gaps import SequenceTracker
 from streaming.simulator.market import SimTrade
@@ -65,12 +66,16 @@ async def trade_until_exhausted(sim: SimulatorHandle) -> None:
         await asyncio.wait_for(sim.tasks["coinbase"], TIMEOUT)
 
 
-def test_feed_connects_at_the_root_and_subscribes_trades_and_heartbeats() -> None:
+def test_feed_connects_at_the_root_and_subscribes_trades_books_tickers_and_heartbeats() -> None:
     settings = feed_settings()
     coinbase_feed = feed(settings)
     assert FEEDS["coinbase"] is feed
     assert coinbase_feed.url == settings.ws_url("coinbase") == f"ws://127.0.0.1:{settings.sim_port}/coinbase"
     assert coinbase_feed.sequences_per_connection is False and coinbase_feed.catch_up is None
+    assert coinbase_feed.connection_streams == frozenset({FRAMES_STREAM})
+    assert coinbase_feed.keeps_books and coinbase_feed.book_snapshot is None
+    assert coinbase_feed.book_resubscribe is resubscribe_book
+    assert (coinbase_feed.book_depth, coinbase_feed.book_checksum) == (None, None)
     assert coinbase_feed.on_connect is not None
 
     async def scenario() -> None:
@@ -82,22 +87,114 @@ def test_feed_connects_at_the_root_and_subscribes_trades_and_heartbeats() -> Non
             await coinbase_feed.on_connect(ws)
             acks = []
             trades: list[Trade] = []
+            books: list[BookUpdate] = []
+            tickers: list[Ticker] = []
+            numbers: list[int] = []
             beats = 0
             while beats < 1:
-                parsed = coinbase_feed.parse(await ws.recv(), 0)
+                parsed = coinbase_feed.parse(await ws.recv(decode=False), 0)
+                assert isinstance(parsed, NumberedFrame)
+                numbers.append(parsed.sequence_num)
                 if parsed.control == "ack":
                     acks.append(parsed)
                 beats += parsed.control == "heartbeat"
                 trades += [record for record in parsed.records if isinstance(record, Trade)]
-            assert len(acks) == 2
+                books += [record for record in parsed.records if isinstance(record, BookUpdate)]
+                tickers += [record for record in parsed.records if isinstance(record, Ticker)]
+            assert len(acks) == 4 and numbers == list(range(len(numbers)))
             assert {trade.instrument for trade in trades} == set(INSTRUMENTS)
+            # each book starts with its snapshot; the ticker snapshot lists both products
+            assert [(b.instrument, b.kind) for b in books[:2]] == [(i, "snapshot") for i in INSTRUMENTS]
+            assert {(b.instrument, b.kind) for b in books[2:]} <= {(i, "delta") for i in INSTRUMENTS}
+            assert {ticker.instrument for ticker in tickers} == set(INSTRUMENTS)
             assert [c.subscriptions for c in sim.venues["coinbase"].clients] == [
                 {
                     ("market_trades", "BTC-USD"): None,
                     ("market_trades", "ETH-USD"): None,
+                    ("level2", "BTC-USD"): None,
+                    ("level2", "ETH-USD"): None,
+                    ("ticker", "BTC-USD"): None,
+                    ("ticker", "ETH-USD"): None,
                     ("heartbeats", "heartbeats"): None,
                 }
             ]
+
+    run(scenario)
+
+
+def test_the_frame_number_reader_and_book_gaps_on_captured_frames() -> None:
+    frames = {
+        frame["name"]: frame["raw"] for frame in map(json.loads, (FIXTURES / "frames.jsonl").read_text().splitlines())
+    }
+    coinbase_feed = feed(feed_settings())
+    assert coinbase_feed.sequences is sequences and coinbase_feed.book_gaps is not None
+    # every Advanced Trade frame yields its sequence_num on the connection's stream, after its trade ids
+    sweep = coinbase_feed.parse(frames["adv_market_trades_sweep_down"], 0)
+    assert list(sequences(sweep)) == [
+        *(("trades:BTC-USD", n) for n in range(1100253449, 1100253456)),
+        (FRAMES_STREAM, 8),
+    ]
+    for name, number in [("adv_l2_update_one_bid", 6), ("adv_heartbeats", 3), ("adv_subscriptions_ack", 11)]:
+        parsed = coinbase_feed.parse(frames[name], 0)
+        plain = coinbase.parse(frames[name], 0)
+        assert parsed == NumberedFrame(plain.channel, plain.records, plain.control, sequence_num=number), name
+        assert list(sequences(parsed)) == [(FRAMES_STREAM, number)], name
+    # the frame keeps what the parser read; error frames carry no number
+    (update,) = coinbase_feed.parse(frames["adv_l2_update_one_bid"], 0).records
+    assert isinstance(update, BookUpdate) and update.sequence is None
+    error = coinbase_feed.parse(frames["adv_error"], 0)
+    assert not isinstance(error, NumberedFrame) and list(sequences(error)) == []
+    with pytest.raises(ParseError):
+        coinbase_feed.parse(b'{"channel":"l2_data"}', 0)
+    # a jump of the frame numbers leaves every configured book unknown; a trade-id jump none
+    assert list(coinbase_feed.book_gaps(FRAMES_STREAM)) == INSTRUMENTS
+    assert list(coinbase_feed.book_gaps("trades:BTC-USD")) == []
+
+
+def test_resubscribing_a_book_brings_a_fresh_snapshot_after_its_acks() -> None:
+    settings = feed_settings(sim_rate=300.0)
+    coinbase_feed = feed(settings)
+
+    async def scenario() -> None:
+        async with (
+            open_simulator(settings, venues=["coinbase"]) as sim,
+            connect(coinbase_feed.url) as ws,
+        ):
+            assert coinbase_feed.on_connect is not None
+            await coinbase_feed.on_connect(ws)
+            tracker = SequenceTracker()
+
+            async def next_frame() -> tuple[dict[str, Any], NumberedFrame]:
+                raw = await ws.recv(decode=False)
+                parsed = coinbase_feed.parse(raw, 0)
+                assert isinstance(parsed, NumberedFrame)
+                for stream, number in sequences(parsed):
+                    tracker.observe(stream, number)
+                return json.loads(raw), parsed
+
+            flowing: set[str] = set()
+            while flowing != set(INSTRUMENTS):  # both books are past their snapshots
+                _, parsed = await next_frame()
+                flowing |= {r.instrument for r in parsed.records if isinstance(r, BookUpdate) and r.kind == "delta"}
+            await resubscribe_book(ws, "ETH-USD")
+            acks: list[list[str]] = []
+            eth: list[str] = []  # ETH-USD book frames after the first ack
+            btc = 0  # BTC-USD book frames after the second ack
+            while not eth or btc < 3:
+                message, parsed = await next_frame()
+                if parsed.control == "ack":
+                    acks.append(message["events"][0]["subscriptions"]["level2"])
+                for record in parsed.records:
+                    if isinstance(record, BookUpdate) and acks:
+                        if record.instrument == "ETH-USD":
+                            eth.append(record.kind)
+                        elif len(acks) == 2:
+                            btc += 1
+            # unsubscribed (the ack lists BTC-USD only), subscribed again, then the snapshot comes first
+            assert acks == [["BTC-USD"], ["BTC-USD", "ETH-USD"]] and eth[0] == "snapshot"
+            assert tracker.gaps == 0 and tracker.duplicates == 0  # acks and snapshot are numbered like any frame
+            (client,) = sim.venues["coinbase"].clients
+            assert ("level2", "ETH-USD") in client.subscriptions
 
     run(scenario)
 

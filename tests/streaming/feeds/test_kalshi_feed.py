@@ -18,14 +18,17 @@ import pytest
 from testkit import free_port
 from websockets.asyncio.client import connect
 
-from contracts.records import Gap, Trade
+from contracts.records import BookUpdate, Gap, Lifecycle, Ticker, Trade
+from streaming.book_sync import BookSync
 from streaming.errors import ParseError, StreamingError
 from streaming.feeds.base import VenueFeed
-from streaming.feeds.kalshi import SequencedFrame, between, feed, stream_of
+from streaming.feeds.kalshi import LIFECYCLE_STREAM, KalshiFeed, SequencedFrame, between, feed, stream_of
 from streaming.feeds.kalshi_keys import DEV_KEY_FILE, DEV_KEY_ID, generate_private_key, public_key_pem, resolve_key
 from streaming.feeds.registry import FEEDS
 from streaming.gaps import SequenceTracker
 from streaming.simulator import kalshi_wire
+from streaming.simulator.kalshi import KalshiSim
+from streaming.simulator.kalshi_book import KalshiBook, LevelChange
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import kalshi
 from ticklake.errors import ConfigError
@@ -206,15 +209,19 @@ def test_sequence_reader_on_real_frames_across_reconnects() -> None:
             assert sim.venues["kalshi"].trades_sent >= 160
         return connections
 
+    trade_streams = {stream_of(BTC), stream_of(ETH)}
+    lifecycle_lengths = []
     for trades, numbers in run(scenario):
         per_stream: dict[str, list[int]] = defaultdict(list)
         for stream, number in numbers:
             per_stream[stream].append(number)
-        assert set(per_stream) == {stream_of(BTC), stream_of(ETH)}
-        for stream, sequence in per_stream.items():  # the subscribed reply is 0, then every trade +1
+        assert set(per_stream) == trade_streams | {LIFECYCLE_STREAM}  # book sids are left to the book sync
+        for stream, sequence in per_stream.items():  # the subscribed reply is 0, then every message +1
             assert sequence == list(range(len(sequence))), stream
-        assert len(trades) == 80 == sum(len(s) - 1 for s in per_stream.values())
-        assert [stream_of(t.symbol) for t in trades] == [stream for stream, n in numbers if n > 0]
+        assert len(trades) == 80 == sum(len(s) - 1 for stream, s in per_stream.items() if stream in trade_streams)
+        assert [stream_of(t.symbol) for t in trades] == [s for s, n in numbers if n > 0 and s in trade_streams]
+        lifecycle_lengths.append(len(per_stream[LIFECYCLE_STREAM]))
+    assert lifecycle_lengths == [5, 1]  # two events and two markets opened during the first connection
     heartbeat = kalshi_feed.parse(kalshi_wire.HEARTBEAT, 1)
     assert heartbeat.control == "heartbeat" and list(sequences(heartbeat)) == []
     frame = kalshi_feed.parse(kalshi_wire.unsubscribed(5, 1, 9).encode(), 1)
@@ -311,3 +318,157 @@ def test_between_picks_the_trades_between_the_anchors() -> None:
     assert between(window, trade(BTC, "gone"), after, 3) is None
     assert between(window, before, trade(BTC, "gone"), 3) is None
     assert between(window, after, before, 3) is None  # anchors the wrong way round
+
+
+# --- books, tickers, lifecycle ------------------------------------------------------------------------
+
+
+def test_subscriptions_cover_lifecycle_tickers_trades_and_one_book_sid_per_market() -> None:
+    settings = feed_settings()
+    state = KalshiFeed(settings, *resolve_key(settings))
+    commands = state.subscriptions()
+    assert commands == [
+        (1, "market_lifecycle_v2", ()),
+        (2, "ticker_v2", (BTC, ETH)),
+        (3, "trade", (BTC,)),
+        (4, "orderbook_delta", (BTC,)),
+        (5, "trade", (ETH,)),
+        (6, "orderbook_delta", (ETH,)),
+    ]
+    kalshi_feed = feed(settings)
+    assert kalshi_feed.book_resubscribe is not None and kalshi_feed.keeps_books
+    assert (kalshi_feed.book_depth, kalshi_feed.book_checksum, kalshi_feed.book_gaps) == (None, None, None)
+    with pytest.raises(StreamingError, match="no history"):
+        assert kalshi_feed.repair is not None
+        kalshi_feed.repair(gap(LIFECYCLE_STREAM, 3, 3))
+
+
+class Sent:
+    """Stands for a connection: records what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, message: str) -> None:
+        self.sent.append(json.loads(message))
+
+
+def test_resubscribe_unsubscribes_the_book_sid_and_subscribes_the_market_again() -> None:
+    settings = feed_settings()
+    state = KalshiFeed(settings, *resolve_key(settings))
+
+    def reply(raw: str) -> list[tuple[str, int]]:
+        return state.sequences(state.parse(raw.encode(), 1))
+
+    async def scenario() -> list[dict[str, Any]]:
+        ws, other = Sent(), Sent()
+        await state.on_connect(ws)  # type: ignore[arg-type]
+        assert [m["params"]["channels"] for m in ws.sent] == [[c] for _, c, _ in state.subscriptions()]
+        with pytest.raises(StreamingError, match="no live orderbook_delta subscription"):
+            await state.resubscribe_book(ws, INSTRUMENTS[0])  # type: ignore[arg-type]  # no subscribed reply yet
+        assert reply(kalshi_wire.subscribed(1, "market_lifecycle_v2", 1)) == [(LIFECYCLE_STREAM, 0)]
+        assert reply(kalshi_wire.subscribed(2, "ticker_v2", 2)) == []
+        assert reply(kalshi_wire.subscribed(3, "trade", 3)) == [(stream_of(BTC), 0)]
+        assert reply(kalshi_wire.subscribed(4, "orderbook_delta", 4)) == []
+        book = kalshi_wire.delta_frame(INSTRUMENTS[0], LevelChange("yes", 40, 5), 4, 9, 1_790_000_000_000)
+        assert reply(book) == []  # a book sid: the book sync checks its seq
+        lifecycle = kalshi_wire.lifecycle_frame("event_lifecycle", kalshi_wire.event_created_message("E-1"), 1, 1)
+        assert reply(lifecycle) == [(LIFECYCLE_STREAM, 1)]
+        assert reply(kalshi_wire.ticker_v2_frame(INSTRUMENTS[0], 40, 39, 41, 2, 1, 2)) == []
+        ws.sent.clear()
+        with pytest.raises(StreamingError, match="replaced"):
+            await state.resubscribe_book(other, INSTRUMENTS[0])  # type: ignore[arg-type]
+        await state.resubscribe_book(ws, INSTRUMENTS[0])  # type: ignore[arg-type]
+        with pytest.raises(StreamingError, match="no live"):  # being renewed: not twice
+            await state.resubscribe_book(ws, INSTRUMENTS[0])  # type: ignore[arg-type]
+        renewal = ws.sent[1]["id"]
+        assert reply(kalshi_wire.unsubscribed(ws.sent[0]["id"], 4, 10)) == []
+        assert reply(kalshi_wire.subscribed(renewal, "orderbook_delta", 7)) == []
+        assert reply(kalshi_wire.snapshot_frame(INSTRUMENTS[0], KalshiBook(1, INSTRUMENTS[0]).snapshot(), 7, 1)) == []
+        sent = list(ws.sent)
+        await state.resubscribe_book(ws, INSTRUMENTS[0])  # type: ignore[arg-type]  # the new sid is the one renewed
+        return [*sent, *ws.sent[len(sent) :]]
+
+    first_unsubscribe, first_subscribe, second_unsubscribe, second_subscribe = run(scenario)
+    assert first_unsubscribe == {"id": 7, "cmd": "unsubscribe", "params": {"sids": [4]}}
+    assert first_subscribe == {
+        "id": 8,
+        "cmd": "subscribe",
+        "params": {"channels": ["orderbook_delta"], "market_tickers": [BTC], "use_yes_price": False},
+    }
+    assert second_unsubscribe["params"] == {"sids": [7]} and second_subscribe["id"] == 10
+
+
+def test_books_resync_by_resubscribing_and_end_as_the_simulators_books() -> None:
+    settings = feed_settings(sim_max_trades=400, sim_book_drop_every=7)
+    kalshi_feed = feed(settings)
+    assert kalshi_feed.on_connect is not None and kalshi_feed.headers is not None and kalshi_feed.sequences
+    assert kalshi_feed.book_resubscribe is not None
+    on_connect, resubscribe, sequences = kalshi_feed.on_connect, kalshi_feed.book_resubscribe, kalshi_feed.sequences
+    headers = kalshi_feed.headers
+
+    async def scenario() -> tuple[list[Any], list[Gap], int, KalshiSim]:
+        async with open_simulator(settings, venues=["kalshi"]) as sim:
+            venue = sim.venues["kalshi"]
+            assert isinstance(venue, KalshiSim)
+            sync = BookSync("kalshi")
+            records: list[Any] = []
+            gaps: list[Gap] = []
+            book_gaps = [0]
+            tracker = SequenceTracker()
+            async with connect(kalshi_feed.url, additional_headers=headers(), max_queue=None) as ws:
+                await on_connect(ws)
+
+                async def consume() -> None:
+                    while True:
+                        message = await ws.recv()
+                        parsed = kalshi_feed.parse(message.encode() if isinstance(message, str) else message, 1)
+                        for stream, number in sequences(parsed):
+                            seen = tracker.observe(stream, number)
+                            if seen.outcome == "gap":
+                                gaps.append(gap(stream, seen.missing_from or 0, seen.missing_to or 0))
+                        for record in parsed.records:
+                            records.append(record)
+                            if isinstance(record, BookUpdate):
+                                actions = sync.update(record)
+                                if actions.gap is not None:
+                                    assert actions.gap.missing == 1  # one dropped delta: one seq
+                                    book_gaps[0] += 1
+                                if actions.snapshot_wanted:
+                                    await resubscribe(ws, record.instrument)
+
+                consumer = asyncio.create_task(consume())
+                await asyncio.wait_for(sim.tasks["kalshi"], TIMEOUT)
+                deadline = time.monotonic() + TIMEOUT
+                while not all(
+                    i in sync.instruments
+                    and sync.instruments[i].state == "synced"
+                    and (sync.book(i).bids, sync.book(i).asks) == kalshi_wire.yes_axis(venue.books[i].snapshot())
+                    for i in INSTRUMENTS
+                ):
+                    assert time.monotonic() < deadline and not consumer.done(), "the books did not converge"
+                    await asyncio.sleep(0.05)
+                consumer.cancel()
+            return records, gaps, book_gaps[0], venue
+
+    records, gaps, book_gaps, venue = run(scenario)
+    assert not gaps  # no trade or lifecycle message was lost
+    assert venue.deltas_dropped >= 5 and 1 <= book_gaps <= venue.deltas_dropped
+    snapshots = [r for r in records if isinstance(r, BookUpdate) and r.kind == "snapshot"]
+    assert len(snapshots) == len(INSTRUMENTS) + book_gaps  # the first of each book, then one per resubscription
+    assert {r.kind for r in records if isinstance(r, BookUpdate)} == {"snapshot", "increment"}
+    lifecycle = [(r.symbol, r.status) for r in records if isinstance(r, Lifecycle)]
+    assert sorted(lifecycle) == sorted(
+        [(kalshi_wire.event_ticker_of(i), "event_created") for i in INSTRUMENTS]
+        + [(t, status) for t in (BTC, ETH) for status in ("created", "determined", "settled")]
+    )
+    tickers = [r for r in records if isinstance(r, Ticker)]
+    for instrument in INSTRUMENTS:
+        last = [t for t in tickers if t.instrument == instrument][-1]
+        bid, ask = venue.books[instrument].best_bid(), venue.books[instrument].best_ask()
+        assert bid is not None and ask is not None
+        assert (last.best_bid, last.best_ask, last.last_price) == (
+            Decimal(bid[0]) / 100,
+            Decimal(ask[0]) / 100,
+            Decimal(venue.last_price[instrument]) / 100,
+        )

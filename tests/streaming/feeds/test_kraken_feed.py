@@ -1,4 +1,5 @@
-"""The Kraken spot feed: subscription, the trade-id sequence reader on real frames, and gap repair over REST."""
+"""The Kraken spot feed: subscriptions, the trade-id sequence reader on real frames, gap repair over REST, and the
+book settings (depth 10, CRC32) and resubscription the collector keeps Kraken books with."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any, TypeVar
 from testkit import free_port
 from websockets.asyncio.client import connect
 
-from contracts.records import Gap, Trade
+from contracts.records import BookUpdate, Gap, Trade
+from streaming.book import OrderBook
 from streaming.feeds import kraken as kraken_feed
 from streaming.feeds.base import VenueFeed
 from streaming.feeds.registry import FEEDS
@@ -118,6 +120,25 @@ def test_feed_definition() -> None:
     assert feed.sequences_per_connection is False and feed.catch_up is None
     real = kraken_feed.feed(load_settings(ws_urls={"kraken": "wss://ws.kraken.com/"}))
     assert real.url == "wss://ws.kraken.com/v2"
+    # books: kept by the collector with Kraken's depth and CRC32, resynchronised by resubscribing
+    assert feed.keeps_books and feed.book_resubscribe is not None and feed.book_snapshot is None
+    assert feed.book_depth == kraken_feed.BOOK_DEPTH == 10 and feed.book_checksum is kraken.book_checksum
+    assert feed.book_gaps is None  # no sequence spans several books
+
+
+def test_book_depth_and_checksum_verify_the_captured_book() -> None:
+    """The feed's book settings on a live capture: a snapshot, then an update that moves a level into the top 10."""
+    feed = kraken_feed.feed(load_settings())
+    book = OrderBook("kraken", "ETH-USD", depth=feed.book_depth, checksum=feed.book_checksum)
+    for name in ("book_snapshot_capture_ethusd", "book_update_capture_ethusd"):
+        frame = FRAMES[name]
+        (update,) = kraken.parse(frame["raw"], frame["received_at"]).records
+        assert isinstance(update, BookUpdate)
+        assert book.apply(update).status == "ok", name
+    assert len(book.asks) == 10 and min(book.asks) == Decimal("1797.25") and Decimal("1797.52") in book.asks
+    tampered = FRAMES["book_update_capture_ethusd"]["raw"].replace("1.56601318", "1.56601319")
+    (update,) = kraken.parse(tampered, 0).records
+    assert isinstance(update, BookUpdate) and book.apply(update).status == "checksum_mismatch"
 
 
 # --- against the simulator -------------------------------------------------------------------------
@@ -131,19 +152,68 @@ def test_on_connect_subscribes_every_configured_pair() -> None:
         async with open_simulator(settings, venues=["kraken"]), connect(feed.url) as ws:
             assert feed.on_connect is not None
             await feed.on_connect(ws)
-            replies = []
-            while len(replies) < 3:  # status, then one ack per pair
+            replies: list[dict[str, Any]] = []
+            while len(replies) < 7:  # status, then one ack per channel and pair
                 message = json.loads(await ws.recv())
-                if message.get("channel") not in ("trade", "heartbeat"):
+                if message.get("channel") not in ("trade", "book", "ticker", "heartbeat"):
                     replies.append(message)
             return replies
 
     status, *acks = run(scenario)
     assert status["channel"] == "status"
-    assert [(a["success"], a["req_id"], a["result"]["symbol"]) for a in acks] == [
-        (True, 1, "BTC/USD"),
-        (True, 1, "ETH/USD"),
+    assert [(a["success"], a["req_id"], a["result"]) for a in acks] == [
+        (True, 1, {"channel": "trade", "snapshot": True, "symbol": "BTC/USD"}),
+        (True, 1, {"channel": "trade", "snapshot": True, "symbol": "ETH/USD"}),
+        (True, 2, {"channel": "book", "depth": 10, "snapshot": True, "symbol": "BTC/USD"}),
+        (True, 2, {"channel": "book", "depth": 10, "snapshot": True, "symbol": "ETH/USD"}),
+        (True, 3, {"channel": "ticker", "event_trigger": "trades", "snapshot": True, "symbol": "BTC/USD"}),
+        (True, 3, {"channel": "ticker", "event_trigger": "trades", "snapshot": True, "symbol": "ETH/USD"}),
     ]
+
+
+def test_book_resubscribe_brings_a_fresh_snapshot_of_that_pair_only() -> None:
+    settings = sim_settings(sim_rate=300.0)
+    feed = kraken_feed.feed(settings)
+
+    async def scenario() -> None:
+        async with open_simulator(settings, venues=["kraken"]), connect(feed.url) as ws:
+            assert feed.on_connect is not None and feed.book_resubscribe is not None
+            await feed.on_connect(ws)
+            books = {
+                i: OrderBook("kraken", i, depth=feed.book_depth, checksum=feed.book_checksum)
+                for i in ("BTC-USD", "ETH-USD")
+            }
+            kinds: dict[str, list[tuple[str, str]]] = {i: [] for i in books}
+            replies: list[tuple[str, str, int]] = []  # (method, symbol, how many BTC book frames came before)
+
+            async def take() -> None:
+                message = await ws.recv(decode=False)
+                document = json.loads(message)
+                if document.get("method") in ("subscribe", "unsubscribe") and document["result"]["channel"] == "book":
+                    replies.append((document["method"], document["result"]["symbol"], len(kinds["BTC-USD"])))
+                for record in feed.parse(message, now_ns()).records:
+                    if isinstance(record, BookUpdate):
+                        kinds[record.instrument].append((record.kind, books[record.instrument].apply(record).status))
+
+            while min(len(k) for k in kinds.values()) < 20:
+                await take()
+            before = len(kinds["BTC-USD"])
+            await feed.book_resubscribe(ws, "BTC-USD")
+            while len(kinds["BTC-USD"]) < before + 20:
+                await take()
+            eth = kinds["ETH-USD"]
+            assert eth[0] == ("snapshot", "ok") and set(eth[1:]) == {("delta", "ok")}  # ETH/USD untouched
+            btc = kinds["BTC-USD"]
+            assert btc[0] == ("snapshot", "ok") and set(btc[1:before]) == {("delta", "ok")}
+            # the unsubscribe is answered, no BTC/USD book frame comes until the subscription's ack and snapshot
+            (unsubscribed,) = [r for r in replies if r[0] == "unsubscribe"]
+            resubscribed = [r for r in replies if r[0] == "subscribe" and r[1] == "BTC/USD"][-1]
+            assert unsubscribed[1] == "BTC/USD" and unsubscribed[2] >= before
+            assert resubscribed[2] == unsubscribed[2]
+            assert btc[resubscribed[2]] == ("snapshot", "ok")
+            assert set(btc[resubscribed[2] + 1 :]) == {("delta", "ok")}
+
+    run(scenario)
 
 
 def test_repair_returns_exactly_each_gaps_missing_trades() -> None:
@@ -161,7 +231,7 @@ def test_repair_returns_exactly_each_gaps_missing_trades() -> None:
             tracker = SequenceTracker()
             gaps: list[Gap] = []
             while len(gaps) < 8:
-                frame = feed.parse(await ws.recv(), now_ns())
+                frame = feed.parse(await ws.recv(decode=False), now_ns())
                 for stream, number in reader(frame):
                     seen = tracker.observe(stream, number)
                     if seen.outcome == "gap":

@@ -12,7 +12,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
-from contracts.records import Gap, Trade
+from contracts.records import BookUpdate, Gap, Ticker, Trade
+from streaming.book_sync import BookSync
 from streaming.errors import StreamingError
 from streaming.feeds import krakenfutures as kf_feed
 from streaming.feeds.krakenfutures import Anchor, KrakenFuturesReader, SeqAnchors, SequencedFrame, gap_trades
@@ -86,6 +87,9 @@ def test_feed_url_subscriptions_and_registration(monkeypatch: pytest.MonkeyPatch
     assert real.url == "wss://futures.kraken.com/ws/v1"
     assert kf_feed.feed(sim_settings(sim_port=8999)).url == "ws://127.0.0.1:8999/krakenfutures/ws/v1"
     assert real.sequences_per_connection is False and real.catch_up is None and real.repair is not None
+    # books: resynchronised by resubscribing; the whole book, no checksum, a book seq of its own per product
+    assert real.keeps_books and real.book_resubscribe is not None and real.book_snapshot is None
+    assert (real.book_depth, real.book_checksum, real.book_gaps) == (None, None, None)
 
     async def scenario() -> None:
         async with open_simulator(sim_settings(), port=0, venues=[VENUE]) as sim:
@@ -99,9 +103,20 @@ def test_feed_url_subscriptions_and_registration(monkeypatch: pytest.MonkeyPatch
         assert controls == [
             {"event": "info", "version": 1},
             {"event": "subscribed", "feed": "trade", "product_ids": ["PF_XBTUSD", "PF_ETHUSD"]},
+            {"event": "subscribed", "feed": "book", "product_ids": ["PF_XBTUSD", "PF_ETHUSD"]},
+            {"event": "subscribed", "feed": "ticker", "product_ids": ["PF_XBTUSD", "PF_ETHUSD"]},
             {"event": "subscribed", "feed": "heartbeat"},
         ]
         assert [p.control for p in parsed].count("heartbeat") == 1  # the feed's heartbeat follows its ack
+        # data of every subscription; each book starts with its snapshot, the only one
+        assert {p.channel for p in parsed if p.control is None} == {
+            f"{feed}:{product}" for feed in ("trade", "book", "ticker") for product in ("PF_XBTUSD", "PF_ETHUSD")
+        }
+        books = [r for p in parsed for r in p.records if isinstance(r, BookUpdate)]
+        for instrument in INSTRUMENTS:
+            kinds = [b.kind for b in books if b.instrument == instrument]
+            assert kinds[0] == "snapshot" and kinds.count("snapshot") == 1
+        assert all(isinstance(r, Ticker) for p in parsed if p.channel.startswith("ticker:") for r in p.records)
 
     run(scenario)
 
@@ -273,3 +288,57 @@ def test_gap_trades_between_anchors() -> None:
     assert gap_trades(listed, "x", "y", 2) == []
     reader = KrakenFuturesReader()
     assert reader.sequences(krakenfutures.parse(wire.info_message(), 0)) == ()
+
+
+def test_book_resubscribe_gets_a_fresh_snapshot_that_the_diffs_continue() -> None:
+    settings = sim_settings(sim_max_trades=2_000)
+
+    async def scenario() -> None:
+        async with open_simulator(settings, port=0, venues=[VENUE]) as sim:
+            feed = kf_feed.feed(feed_settings(sim))
+            assert feed.on_connect is not None and feed.book_resubscribe is not None
+            sync = BookSync(VENUE)
+            async with connect(feed.url) as ws:
+                await feed.on_connect(ws)
+
+                async def read(done: Callable[[list[tuple[bytes, Any]]], bool]) -> list[tuple[bytes, Any]]:
+                    got: list[tuple[bytes, Any]] = []
+                    while not done(got):
+                        message = await ws.recv()
+                        raw = message.encode() if isinstance(message, str) else message
+                        parsed = feed.parse(raw, 0)
+                        got.append((raw, parsed))
+                        for record in parsed.records:
+                            if isinstance(record, BookUpdate):
+                                actions = sync.update(record)
+                                assert actions.gap is None and not actions.snapshot_wanted
+                    return got
+
+                def deltas(got: list[tuple[bytes, Any]], product: str) -> list[int]:
+                    return [
+                        r.sequence
+                        for _, p in got
+                        for r in p.records
+                        if isinstance(r, BookUpdate) and r.symbol == product and r.kind == "delta" and r.sequence
+                    ]
+
+                before = await read(lambda got: len(deltas(got, "PF_XBTUSD")) >= 40)
+                await feed.book_resubscribe(ws, "BTC-USD-PERP")
+                after = await read(lambda got: bool(got) and b'"feed":"book_snapshot"' in got[-1][0])
+                after += await read(lambda got: len(deltas(got, "PF_XBTUSD")) >= 10)
+            events = [json.loads(raw) for raw, p in after if p.control is not None]
+            assert {"event": "unsubscribed", "feed": "book", "product_ids": ["PF_XBTUSD"]} in events
+            assert {"event": "subscribed", "feed": "book", "product_ids": ["PF_XBTUSD"]} in events
+            position = next(i for i, (raw, _) in enumerate(after) if b"book_snapshot" in raw)
+            (snapshot,) = after[position][1].records
+            assert snapshot.symbol == "PF_XBTUSD" and snapshot.sequence >= deltas(before, "PF_XBTUSD")[-1]
+            unsubscribed_at = next(i for i, (raw, _) in enumerate(after) if b'"unsubscribed"' in raw)
+            assert not deltas(after[unsubscribed_at:position], "PF_XBTUSD")  # nothing between the two
+            continued = deltas(after[position:], "PF_XBTUSD")
+            assert continued == list(range(snapshot.sequence + 1, snapshot.sequence + 1 + len(continued)))
+            eth = deltas(before + after, "PF_ETHUSD")  # the other product's book is not touched
+            assert eth == list(range(eth[0], eth[0] + len(eth))) and len(eth) > 40
+            book = sync.book("BTC-USD-PERP")
+            assert book.synced and book.sequence == snapshot.sequence + len(continued)
+
+    run(scenario)

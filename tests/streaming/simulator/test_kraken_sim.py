@@ -324,7 +324,7 @@ def test_bad_requests_get_kraken_error_frames() -> None:
                     {"method": "subscribe"},
                 ),
                 (
-                    kraken.subscribe_message("book", ["BTC/USD"], 3, depth=10),
+                    json.dumps({"method": "subscribe", "params": {"channel": "ohlc", "symbol": ["BTC/USD"]}, "req_id": 3}),
                     {"method": "subscribe", "req_id": 3},
                 ),
                 (

@@ -270,9 +270,9 @@ def test_bad_requests_get_the_venue_error_frames(monkeypatch: pytest.MonkeyPatch
                         "feed": "trade",
                         "product_ids": ["PF_SOLUSD"],
                     },
-                    krakenfutures.subscribe_message("book", ["PF_XBTUSD"]): {
+                    json.dumps({"event": "subscribe", "feed": "ticker_lite", "product_ids": ["PF_XBTUSD"]}): {
                         "event": "subscribed_failed",
-                        "feed": "book",
+                        "feed": "ticker_lite",
                         "product_ids": ["PF_XBTUSD"],
                     },
                     krakenfutures.unsubscribe_message("trade", ["PF_XBTUSD"]): {

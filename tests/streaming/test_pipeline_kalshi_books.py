@@ -1,0 +1,176 @@
+"""End to end with real processes: simulator (dropping orderbook deltas) -> capture --venue kalshi -> broker -> sink.
+
+bronze.gaps holds the "book:<ticker>" gaps the dropped deltas made (the collector resubscribed those books), and
+replaying bronze.book_updates of a market through streaming/book.py in Kafka offset order ends with exactly the book
+the simulator holds once its trading stopped (a fresh orderbook_snapshot on a new connection).
+bronze.tickers holds the ticker_v2 updates (the last one is the final quote), bronze.lifecycle the events and markets
+created, determined and settled, and every trade of the tape lands in bronze.trades exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from testkit import free_port, wait_until
+from websockets.asyncio.client import connect
+
+from contracts.records import BookUpdate, Level
+from streaming.book import OrderBook
+from streaming.feeds.kalshi_keys import resolve_key
+from streaming.simulator import kalshi_wire
+from streaming.venues import kalshi
+from ticklake.lake import open_catalog
+from ticklake.settings import Settings, get_settings
+
+TOTAL = 1500
+DROP_EVERY = 40
+INSTRUMENTS = ["KALSHI:KXBTCD-26NOV2117-T95999.99", "KALSHI:KXETHD-26NOV2117-T3499.99"]
+
+
+def final_books(settings: Settings) -> dict[str, BookUpdate]:
+    """The simulator's books now, as a new subscriber's orderbook_snapshot shows them."""
+    key_id, pem = resolve_key(settings)
+    tickers = [kalshi.to_symbol(i) for i in INSTRUMENTS]
+
+    async def snapshots() -> dict[str, BookUpdate]:
+        headers = kalshi.auth_headers(key_id, pem, time.time_ns() // 1_000_000)
+        async with connect(settings.ws_url("kalshi") + kalshi.WS_PATH, additional_headers=headers) as ws:
+            await ws.send(kalshi.subscribe_message(["orderbook_delta"], tickers, 1))
+            found: dict[str, BookUpdate] = {}
+            while len(found) < len(tickers):
+                for record in kalshi.parse(await ws.recv(), 0).records:
+                    assert isinstance(record, BookUpdate) and record.kind == "snapshot", "trading has stopped"
+                    found[record.instrument] = record
+            return found
+
+    return asyncio.run(asyncio.wait_for(snapshots(), 30))
+
+
+def test_kalshi_books_tickers_and_lifecycle_land_in_bronze_and_books_replay_to_the_simulators(
+    broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    truth_file = tmp_path / "truth.jsonl"
+    for key, value in {
+        "TICKLAKE_VENUES": '["kalshi"]',
+        "TICKLAKE_INSTRUMENTS": json.dumps({"kalshi": INSTRUMENTS}),
+        "TICKLAKE_SIM_PORT": str(free_port()),
+        "TICKLAKE_SIM_RATE": "250",
+        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
+        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
+        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
+        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    processes.start("sim", "sim")
+    processes.start("sink", "sink")
+    processes.start("collector", "capture", "--venue", "kalshi")
+
+    def rows(table: str) -> list[dict[str, Any]]:
+        catalog = open_catalog(settings)
+        if not catalog.table_exists(table):
+            return []
+        return catalog.load_table(table).scan().to_arrow().to_pylist()  # type: ignore[no-any-return]
+
+    wait_until(
+        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
+    )
+    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    assert all(line["sent"] for line in truth)  # no trade fault: every trade went out
+    final = final_books(settings)  # trading has stopped: the books change no more
+
+    def replayed(instrument: str, updates: list[dict[str, Any]]) -> OrderBook:
+        book = OrderBook("kalshi", instrument)
+        mine = sorted(
+            (row for row in updates if row["instrument"] == instrument),
+            key=lambda row: (row["kafka_partition"], row["kafka_offset"]),
+        )
+        assert len({row["kafka_partition"] for row in mine}) <= 1  # keyed by instrument: one partition
+        for row in mine:
+            book.apply(
+                BookUpdate(
+                    venue=row["venue"],
+                    instrument=row["instrument"],
+                    symbol=row["symbol"],
+                    kind=row["kind"],
+                    bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
+                    asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
+                    ts_event=row["ts_event"],
+                    ts_recv=row["ts_recv"],
+                    first_sequence=row["first_sequence"],
+                    prev_sequence=row["prev_sequence"],
+                    sequence=row["sequence"],
+                )
+            )
+        return book
+
+    def converged() -> bool:
+        updates = rows("bronze.book_updates")
+        for instrument, snapshot in final.items():
+            book = replayed(instrument, updates)
+            wanted = ({level.price: level.size for level in snapshot.bids}, {lv.price: lv.size for lv in snapshot.asks})
+            if not book.synced or (book.bids, book.asks) != wanted:
+                return False
+        return True
+
+    wait_until(converged, 60, "bronze.book_updates to replay to the simulator's final books")
+    updates = rows("bronze.book_updates")
+    kinds = Counter((row["instrument"], row["kind"]) for row in updates)
+    assert set(kinds) == {(i, kind) for i in INSTRUMENTS for kind in ("snapshot", "increment")}
+    gaps = [row for row in rows("bronze.gaps") if row["stream"].startswith("book:")]
+    assert {row["stream"] for row in gaps} == {f"book:{kalshi.to_symbol(i)}" for i in INSTRUMENTS}
+    assert len(gaps) >= 10  # about 2.4 level changes per trade, one in DROP_EVERY never sent
+    for row in gaps:  # one dropped delta is one seq of its market's own sid
+        assert row["venue"] == "kalshi" and row["missing"] == row["last_missing"] - row["first_missing"] + 1 == 1
+    for instrument in INSTRUMENTS:  # the first snapshot of each book, then one per resubscription after a gap
+        resyncs = sum(row["stream"] == f"book:{kalshi.to_symbol(instrument)}" for row in gaps)
+        assert kinds[(instrument, "snapshot")] == 1 + resyncs
+    assert not [row for row in rows("bronze.gaps") if not row["stream"].startswith("book:")]  # trades lost nothing
+
+    # Tickers: the last ticker_v2 of each market is its final quote and last trade.
+    def tickers() -> list[dict[str, Any]]:
+        return sorted(rows("bronze.tickers"), key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
+
+    last_trade = {line["instrument"]: line for line in truth}
+    wait_until(
+        lambda: (
+            {row["instrument"]: row["last_price"] for row in tickers()}
+            == {i: Decimal(line["price"]) for i, line in last_trade.items()}
+        ),
+        30,
+        "the last ticker of each market in bronze.tickers",
+    )
+    for instrument, snapshot in final.items():
+        last = [row for row in tickers() if row["instrument"] == instrument][-1]
+        assert (last["best_bid"], last["best_ask"]) == (snapshot.bids[0].price, snapshot.asks[0].price)
+
+    # Lifecycle: each event created, each market created, determined and settled.
+    expected = {(kalshi_wire.event_ticker_of(i), "created", "event_created") for i in INSTRUMENTS} | {
+        (kalshi.to_symbol(i), event, event) for i in INSTRUMENTS for event in ("created", "determined", "settled")
+    }
+
+    def lifecycle() -> Counter[tuple[str, str, str]]:
+        return Counter((row["symbol"], row["event"], row["status"]) for row in rows("bronze.lifecycle"))
+
+    wait_until(lambda: set(lifecycle()) == expected, 30, "the lifecycle events in bronze.lifecycle")
+    assert max(lifecycle().values()) == 1
+    results = {row["symbol"]: row["result"] for row in rows("bronze.lifecycle") if row["status"] == "determined"}
+    assert results == {
+        kalshi.to_symbol(i): "yes" if Decimal(line["price"]) >= Decimal("0.5") else "no"
+        for i, line in last_trade.items()
+    }
+
+    # Trades are unaffected: every trade of the tape is in bronze.trades, once.
+    def stored() -> Counter[tuple[str, str]]:
+        return Counter((row["symbol"], row["trade_id"]) for row in rows("bronze.trades"))
+
+    wanted_trades = {(line["symbol"], line["trade_id"]) for line in truth}
+    wait_until(lambda: set(stored()) == wanted_trades, 30, "every trade in bronze.trades")
+    assert max(stored().values()) == 1
