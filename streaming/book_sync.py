@@ -100,7 +100,8 @@ class SyncActions:
         publish: Updates to publish to the book topic, in this order.
         gap: A gap to record, if one was found.
         snapshot_wanted: Fetch a REST snapshot of the instrument and pass it to :meth:`BookSync.snapshot`.
-        resynced: A snapshot resynchronised a book that had been in sync before (a resync, not the first sync).
+        resynced: A snapshot resynchronised a book that had been in sync before and lost it (a resync: not the
+            first sync, nor a snapshot a venue sends while the book is in sync, as Polymarket does after trades).
     """
 
     publish: tuple[BookUpdate, ...] = ()
@@ -197,8 +198,8 @@ class InstrumentSync:
 
     def _apply_snapshot(self, snapshot: BookUpdate) -> SyncActions:
         self.symbol = snapshot.symbol
+        resynced = self.was_synced and self.state != "synced"  # not a venue's routine snapshot (Polymarket's)
         self.book.apply(snapshot)
-        resynced = self.was_synced
         self.was_synced = True
         self.state = "synced"
         published = [snapshot]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import math
 import socket
 import threading
@@ -11,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +39,20 @@ def wait_until(condition: Callable[[], bool], timeout: float, message: str, inte
             return
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s: {message}")
+
+
+def complete_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a JSONL file another process is still writing (a cut last line is left out)."""
+    if not path.exists():
+        return []
+    *complete, _rest = path.read_text().split("\n")
+    return [json.loads(line) for line in complete if line.strip()]
+
+
+def wait_for_tape(path: Path, total: int, timeout: float) -> list[dict[str, Any]]:
+    """Wait until the simulator's ground truth file holds ``total`` trades; return them."""
+    wait_until(lambda: len(complete_jsonl(path)) == total, timeout, "the simulator's tape")
+    return complete_jsonl(path)
 
 
 STARTUP_DEADLINE_S = 15.0

@@ -1,4 +1,4 @@
-"""The Polymarket feed: the CLOB market channel, and a catch-up from the Data API after every reconnect.
+"""The Polymarket feed: the CLOB market channel (trades, books, market events), and a catch-up after every reconnect.
 
 Conventions (see :mod:`streaming.venues.polymarket`, which cites the Polymarket documentation):
 
@@ -9,6 +9,28 @@ Conventions (see :mod:`streaming.venues.polymarket`, which cites the Polymarket 
 * **No sequence.** The market channel numbers nothing, and a trade's id is its transaction hash, so
   neither a lost frame nor a lost connection shows on the wire: :attr:`VenueFeed.sequences` is ``None``
   and there is no gap repair.
+* **Books.** The subscription carries every asset's book: ``book`` messages are full snapshots (one
+  opens every subscription and the venue sends another after every trade that affects the book),
+  ``price_change`` messages are deltas (each entry the new aggregate size of a level). The collector
+  keeps the books with :class:`~streaming.book_sync.BookSync` (``book_resubscribe`` is set). Integrity:
+  the ``hash`` of a ``book`` and of a ``price_change`` entry cannot be verified (a SHA-1 of fields the
+  message does not carry, 160 bits that do not fit ``BookUpdate.checksum``; see
+  :mod:`streaming.venues.polymarket`), but every ``price_change`` entry carries the venue's own
+  ``best_bid``/``best_ask`` after it, which the parser returns as a :class:`~contracts.records.Ticker`
+  right after the asset's delta, with that top of book as the delta's ``checksum``
+  (:func:`streaming.venues.polymarket.top_of_book_checksum`, a CRC32 of the two prices); ``book_checksum`` checks
+  the collector's book against it: a ``price_change`` lost on the way shows as a mismatch as soon as a
+  later one reports a top the collector's book does not have, which is recorded as a ``book:<asset>``
+  gap and followed by :func:`resubscribe`. A lost change that never reaches the top is not seen; the next
+  ``book`` (the next trade) heals it. The checksum is the parser's, so reprocessing
+  ``bronze.raw_messages`` reproduces it.
+* **Resubscribe** (:func:`resubscribe`): ``{"assets_ids": [asset], "operation": "subscribe"}`` for an
+  asset the connection already has. Assumption: the venue answers every subscribe with the ``book`` of
+  its assets (the documentation says a ``book`` is sent "when first subscribed"; the AsyncAPI reference's
+  ``initial_dump``, default true, is the option that sends it). No unsubscribe first: trades and books
+  share the subscription, so one would lose the asset's trades in between.
+  ``best_bid_ask``, ``tick_size_change``, ``new_market`` and ``market_resolved`` (the last three need
+  ``custom_feature_enabled``, which the subscription sets) become tickers and lifecycle records.
 * **Catch-up** (:meth:`PolymarketFeed.catch_up`). After a reconnect the collector asks for the trades
   since its last event time per instrument. The feed fetches the public Data API ``GET /trades`` of each
   instrument's market (``settings.rest_url("polymarket")`` + ``/trades``, the request of
@@ -60,6 +82,20 @@ MAX_OFFSET = 10_000
 
 CLOCK_MARGIN_NS = 2 * NS_PER_SECOND
 """How much earlier than our clock's connection start a catch-up window opens (venue clock skew)."""
+
+
+async def resubscribe(websocket: ClientConnection, instrument: str) -> None:
+    """Ask for a fresh ``book`` of one asset on the live connection: subscribe to it again.
+
+    The venue answers a ``subscribe`` operation with the ``book`` of its assets, also of one the
+    connection already has (no unsubscribe first: that would lose the asset's trades in between).
+
+    Args:
+        websocket: The live market-channel connection.
+        instrument: ``"POLYMARKET:<asset_id>"``.
+    """
+    message = polymarket.update_subscription_message([polymarket.to_symbol(instrument)], "subscribe")
+    await websocket.send(message)
 
 
 def catch_up_windows(
@@ -218,7 +254,7 @@ class PolymarketFeed:
 
 
 def feed(settings: Settings) -> VenueFeed:
-    """The Polymarket market-channel feed of the configured instruments, with its catch-up."""
+    """The Polymarket market-channel feed of the configured instruments: catch-up, books kept by resubscribing."""
     state = PolymarketFeed(settings)
     return VenueFeed(
         venue=polymarket.VENUE,
@@ -227,4 +263,6 @@ def feed(settings: Settings) -> VenueFeed:
         on_connect=state.on_connect,
         app_ping=(polymarket.PING_MESSAGE, polymarket.PING_INTERVAL_SECONDS),
         catch_up=state.catch_up,
+        book_resubscribe=resubscribe,
+        book_checksum=polymarket.top_of_book_checksum,
     )

@@ -119,6 +119,7 @@ import functools
 import hashlib
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -331,6 +332,36 @@ def _canonical(value: Decimal) -> str:
     return text or "0"
 
 
+# --- book checksum -----------------------------------------------------------------------------
+
+
+def top_of_book_checksum(bids: Sequence[Level], asks: Sequence[Level]) -> int:
+    """The checksum of a book's top: the CRC32 of its best bid and best ask prices.
+
+    Polymarket's own ``hash`` cannot be checked by a subscriber (a SHA-1 over fields the messages do not
+    carry), but every current-format ``price_change`` entry reports the asset's ``best_bid``/``best_ask``
+    after it. :func:`parse` puts :func:`top_checksum` of the asset's last entry on the asset's delta;
+    a book (a :data:`streaming.book.Checksum`) that agrees with the venue has the same checksum. A lost
+    change shows when it moved the top; one that did not is healed by the next ``book``.
+
+    Args:
+        bids: The bids, best (highest) first.
+        asks: The asks, best (lowest) first.
+
+    Returns:
+        ``zlib.crc32`` of ``"<best bid>|<best ask>"``, each price as decimal text without trailing zeros
+        (``"0.48|0.5"``), an empty side as the empty text.
+    """
+    return top_checksum(bids[0].price if bids else None, asks[0].price if asks else None)
+
+
+def top_checksum(best_bid: Decimal | None, best_ask: Decimal | None) -> int:
+    """:func:`top_of_book_checksum` of a top of book given as its two prices (``None``: an empty side)."""
+    bid = "" if best_bid is None else _canonical(best_bid)
+    ask = "" if best_ask is None else _canonical(best_ask)
+    return zlib.crc32(f"{bid}|{ask}".encode())
+
+
 # --- parsing -----------------------------------------------------------------------------------
 
 
@@ -470,20 +501,22 @@ def _price_change(message: dict[str, Any], received_at: int, out: list[Record]) 
             last[asset_id] = change
         for asset_id, (bids, asks) in books.items():
             instrument = _instrument_of(asset_id)
-            out.append(_delta(asset_id, instrument, bids, asks, ts_event, received_at))
             change = last[asset_id]
-            if "best_bid" in change or "best_ask" in change:
-                out.append(
-                    Ticker(
-                        venue=VENUE,
-                        instrument=instrument,
-                        symbol=asset_id,
-                        ts_event=ts_event,
-                        ts_recv=received_at,
-                        best_bid=_quote(change.get("best_bid"), "best_bid"),
-                        best_ask=_quote(change.get("best_ask"), "best_ask"),
-                    )
-                )
+            if "best_bid" not in change and "best_ask" not in change:
+                out.append(_delta(asset_id, instrument, bids, asks, ts_event, received_at))
+                continue
+            top = Ticker(
+                venue=VENUE,
+                instrument=instrument,
+                symbol=asset_id,
+                ts_event=ts_event,
+                ts_recv=received_at,
+                best_bid=_quote(change.get("best_bid"), "best_bid"),
+                best_ask=_quote(change.get("best_ask"), "best_ask"),
+            )
+            checksum = top_checksum(top.best_bid, top.best_ask)
+            out.append(_delta(asset_id, instrument, bids, asks, ts_event, received_at, checksum))
+            out.append(top)
     elif "changes" in message:
         asset_id = _asset(message, "asset_id")
         changes = message["changes"]
@@ -505,7 +538,13 @@ def _price_change(message: dict[str, Any], received_at: int, out: list[Record]) 
 
 
 def _delta(
-    asset_id: str, instrument: str, bids: list[Level], asks: list[Level], ts_event: int, received_at: int
+    asset_id: str,
+    instrument: str,
+    bids: list[Level],
+    asks: list[Level],
+    ts_event: int,
+    received_at: int,
+    checksum: int | None = None,
 ) -> BookUpdate:
     return BookUpdate(
         venue=VENUE,
@@ -516,6 +555,7 @@ def _delta(
         asks=tuple(asks),
         ts_event=ts_event,
         ts_recv=received_at,
+        checksum=checksum,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from contracts.records import BookUpdate, Level
 from streaming import rest
@@ -52,9 +52,7 @@ def test_books_land_in_bronze_with_gaps_and_replay_to_the_simulators_book(
             return []
         return catalog.load_table(table).scan().to_arrow().to_pylist()  # type: ignore[no-any-return]
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 120, "the simulator's tape"
-    )
+    wait_for_tape(truth_file, TOTAL, 120)
     base = settings.rest_url("binance")
 
     def final_depth(instrument: str) -> BookUpdate:

@@ -9,7 +9,7 @@ import json
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from ticklake.lake import open_catalog
 from ticklake.settings import get_settings
@@ -42,10 +42,7 @@ def test_coinbase_trades_gaps_and_raw_frames_land_in_bronze(broker, processes, t
             return []
         return catalog.load_table(table).scan(selected_fields=fields or ("*",)).to_arrow().to_pylist()
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     assert {t["venue"] for t in truth} == {"coinbase"} and {t["symbol"] for t in truth} == {"BTC-USD", "ETH-USD"}
     sent = defaultdict(set)
     for t in truth:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Level
@@ -82,10 +82,7 @@ def test_coinbase_books_and_tickers_land_in_bronze_with_frame_gaps_resynced_by_r
         assert len({row["kafka_partition"] for row in found}) <= 1  # keyed by instrument: one partition
         return sorted(found, key=lambda row: row["kafka_offset"])
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     assert all(line["sent"] for line in truth)
     final = final_books(settings)  # trading has stopped: the books change no more
 

@@ -1,14 +1,13 @@
 """End to end on real components: simulator -> collector -> embedded broker -> bronze sink -> Iceberg,
 then the silver candle asset and the API over the same trades."""
 
-import json
 import math
 import signal
 from collections import Counter
 from decimal import Decimal
 
 from dagster import instance_for_test, materialize
-from testkit import free_port, reference_candles, running_api, wait_until
+from testkit import complete_jsonl, free_port, reference_candles, running_api, wait_until
 
 from orchestration.defs.resources import LakeResource
 from orchestration.defs.silver.assets import silver_candles, silver_trades
@@ -27,9 +26,7 @@ def bronze_rows(settings, table, columns):
 
 
 def ground_truth(path):
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return complete_jsonl(path)  # the simulator may be writing its last line
 
 
 def test_every_trade_lands_exactly_once_across_sink_kills(broker, processes, tmp_path, monkeypatch):

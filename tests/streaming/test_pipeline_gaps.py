@@ -1,10 +1,9 @@
 """End to end: trades the venue never delivered show up as gaps in bronze.gaps, exactly the missing ids, and
 are repaired from the venue's REST history: bronze ends up with every trade id exactly once."""
 
-import json
 from collections import defaultdict
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from ticklake.lake import open_catalog
 from ticklake.settings import get_settings
@@ -35,10 +34,7 @@ def test_missing_trade_ids_are_recorded_as_gaps_and_repaired(broker, processes, 
             return 0
         return catalog.load_table(table).scan(selected_fields=("venue",)).to_arrow().num_rows
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 120, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 120)
     wait_until(lambda: count("bronze.trades") >= sum(t["sent"] for t in truth), 120, "every sent trade in bronze")
     sent = defaultdict(set)
     for t in truth:

@@ -6,7 +6,7 @@ import json
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from ticklake.lake import open_catalog
 from ticklake.settings import get_settings
@@ -38,10 +38,7 @@ def test_kalshi_gaps_are_recorded_and_repaired_into_bronze(broker, processes, tm
             return []
         return catalog.load_table(table).scan(selected_fields=columns).to_arrow().to_pylist()
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     assert {t["venue"] for t in truth} == {"kalshi"} and len({t["symbol"] for t in truth}) == 2
     # A lost trade is revealed by the seq of a later trade of its market (a lost tail is revealed by nothing).
     last_sent = {t["symbol"]: index for index, t in enumerate(truth) if t["sent"]}

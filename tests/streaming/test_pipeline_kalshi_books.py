@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Level
@@ -79,10 +79,7 @@ def test_kalshi_books_tickers_and_lifecycle_land_in_bronze_and_books_replay_to_t
             return []
         return catalog.load_table(table).scan().to_arrow().to_pylist()  # type: ignore[no-any-return]
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     assert all(line["sent"] for line in truth)  # no trade fault: every trade went out
     final = final_books(settings)  # trading has stopped: the books change no more
 

@@ -3,11 +3,10 @@ processes. Trades the wire lost are revealed by the next trade id of their pair,
 repaired from ``/0/public/Trades``: bronze.trades ends up with every trade of the tape exactly once, and
 bronze.raw_messages with every frame."""
 
-import json
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from contracts.records import Trade
 from streaming.venues import kraken
@@ -41,10 +40,7 @@ def test_kraken_gaps_are_recorded_and_repaired_end_to_end(broker, processes, tmp
             return []
         return catalog.load_table(table).scan(selected_fields=fields).to_arrow().to_pylist()
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     assert {t["venue"] for t in truth} == {"kraken"} and {t["symbol"] for t in truth} == {"BTC/USD", "ETH/USD"}
     sent = defaultdict(set)
     for t in truth:

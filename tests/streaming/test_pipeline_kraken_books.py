@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from contracts.records import BookUpdate, Level
 from streaming.book import OrderBook
@@ -78,10 +78,7 @@ def test_kraken_books_land_in_bronze_with_checksum_gaps_and_replay_to_the_simula
         found = catalog.load_table(table).scan().to_arrow().to_pylist()
         return sorted(found, key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 40, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 40)
     assert {line["instrument"] for line in truth} == set(INSTRUMENTS) and all(line["sent"] for line in truth)
     final = truth_books(settings.sim_seed, truth)
 

@@ -5,7 +5,7 @@ ends up with every trade of the tape exactly once; the raw frames are in bronze.
 import json
 from collections import Counter, defaultdict
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from streaming.simulator import krakenfutures_wire as wire
 from streaming.simulator.market import Market
@@ -44,10 +44,7 @@ def test_lost_trades_are_gaps_repaired_from_the_history_and_land_once(broker, pr
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", VENUE)
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     by_symbol = defaultdict(list)
     for line in truth:
         by_symbol[line["symbol"]].append(line)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Level, Ticker
@@ -93,10 +93,7 @@ def test_book_gaps_resubscribe_and_bronze_replays_to_the_simulators_books(
     def in_offset_order(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return sorted(found, key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
 
-    wait_until(
-        lambda: truth_file.exists() and len(truth_file.read_text().splitlines()) == TOTAL, 60, "the simulator's tape"
-    )
-    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    truth = wait_for_tape(truth_file, TOTAL, 60)
     final = final_books(settings)  # the tape is complete: trading has stopped, the books change no more
 
     def replayed(instrument: str, updates: list[dict[str, Any]]) -> OrderBook:

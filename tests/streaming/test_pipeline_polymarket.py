@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from decimal import Decimal
 
-from testkit import free_port, wait_until
+from testkit import free_port, wait_for_tape, wait_until
 
 from ticklake.lake import open_catalog
 from ticklake.settings import get_settings
@@ -49,13 +49,7 @@ def test_trades_lost_on_the_wire_are_caught_up_after_reconnects(broker, processe
     processes.start("collector", "capture", "--venue", "polymarket")  # retries until the simulator listens
     processes.start("sim", "sim")
 
-    def truth():
-        if not truth_file.exists():
-            return []
-        return [json.loads(line) for line in truth_file.read_text().splitlines() if line.strip()]
-
-    wait_until(lambda: len(truth()) == TOTAL, 60, "the simulator's tape")
-    tape = truth()
+    tape = wait_for_tape(truth_file, TOTAL, 60)
     lost = [t for t in tape if not t["sent"]]
     assert len(lost) >= TOTAL // 41  # skipped, plus whatever the silence swallowed
     expected = {(t["venue"], t["symbol"], t["trade_id"]) for t in tape}

@@ -5,24 +5,39 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from testkit import free_port
 from websockets.asyncio.client import connect
 
-from contracts.records import Trade
-from streaming.feeds.polymarket import CLOCK_MARGIN_NS, PAGE_ROWS, PolymarketFeed, catch_up_windows, feed, page_extent
+from contracts.records import BookUpdate, Level, Ticker, Trade
+from streaming.book import OrderBook
+from streaming.book_sync import BookSync
+from streaming.feeds.polymarket import (
+    CLOCK_MARGIN_NS,
+    PAGE_ROWS,
+    PolymarketFeed,
+    catch_up_windows,
+    feed,
+    page_extent,
+    resubscribe,
+)
 from streaming.feeds.registry import FEEDS
 from streaming.simulator import polymarket_wire
 from streaming.simulator.market import SimTrade
 from streaming.simulator.polymarket import PolymarketSim
 from streaming.simulator.server import open_simulator
 from streaming.venues import polymarket
+from streaming.venues.polymarket import top_checksum, top_of_book_checksum
 from ticklake.settings import DEFAULT_INSTRUMENTS, Settings, load_settings
 
 T = TypeVar("T")
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "polymarket"
 A, B = DEFAULT_INSTRUMENTS["polymarket"]
 C = "POLYMARKET:71321045679252212594626385532706912750332728571942532289631379312455583992563"
 INSTRUMENTS = [A, B, C]
@@ -173,3 +188,107 @@ def test_markets_are_learned_from_book_and_trade_frames() -> None:
         "type": "market",
         "custom_feature_enabled": True,
     }
+
+
+# --- books -----------------------------------------------------------------------------------------
+
+
+def fixture_frame(name: str) -> bytes:
+    for line in (FIXTURES / "frames.jsonl").read_text().splitlines():
+        frame = json.loads(line)
+        if frame["name"] == name:
+            return str(frame["raw"]).encode()
+    raise KeyError(name)
+
+
+def levels(*pairs: tuple[str, str]) -> list[Level]:
+    return [Level(Decimal(price), Decimal(size)) for price, size in pairs]
+
+
+def test_feed_keeps_books_by_resubscribing_checked_by_the_venues_top_of_book() -> None:
+    venue_feed = feed(sim_settings())
+    assert venue_feed.keeps_books and venue_feed.book_snapshot is None
+    assert venue_feed.book_resubscribe is resubscribe and venue_feed.book_checksum is top_of_book_checksum
+    assert venue_feed.book_depth is None and venue_feed.book_gaps is None  # whole books; no sequence at all
+    # The checksum of a top of book: its two prices, however written; an empty side is empty text.
+    bids, asks = levels(("0.48", "30"), ("0.47", "5")), levels(("0.50", "15"), ("0.52", "1"))
+    assert top_of_book_checksum(bids, asks) == zlib.crc32(b"0.48|0.5") == top_checksum(Decimal(".480"), Decimal(".5"))
+    assert top_of_book_checksum(bids, []) == zlib.crc32(b"0.48|") == top_checksum(Decimal("0.48"), None)
+    assert top_of_book_checksum([], []) == zlib.crc32(b"|")
+    assert top_of_book_checksum(levels(("0.48", "1")), asks) == top_of_book_checksum(bids, asks)  # sizes do not count
+    assert top_of_book_checksum(levels(("0.47", "30")), asks) != top_of_book_checksum(bids, asks)
+    # Each asset's delta of a price_change carries the top its last entry reports (the parser's, so
+    # reprocessing reproduces it); the feed's parse returns what the parser does.
+    state = PolymarketFeed(sim_settings())
+    frame = fixture_frame("price_change_current_grouped_by_asset")
+    parsed = state.parse(frame, 5)
+    assert parsed == polymarket.parse(frame, 5)
+    first, first_top, second, second_top = parsed.records
+    assert isinstance(first, BookUpdate) and isinstance(first_top, Ticker) and isinstance(second, BookUpdate)
+    assert first.checksum == top_checksum(Decimal("0.47"), Decimal("0.51"))
+    assert second.checksum == top_checksum(Decimal("0.52"), Decimal("0.53"))
+    assert [r for r in parsed.records if not isinstance(r, BookUpdate)] == [first_top, second_top]
+    mixed = state.parse(fixture_frame("mixed_array_of_docs_examples"), 5).records
+    deltas = [r for r in mixed if isinstance(r, BookUpdate) and r.kind == "delta"]
+    assert [d.checksum for d in deltas] == [top_checksum(Decimal("0.5"), None), top_checksum(None, Decimal("0.5"))]
+    assert [r.checksum for r in mixed if isinstance(r, BookUpdate) and r.kind == "snapshot"] == [None]
+    (legacy,) = state.parse(fixture_frame("price_change_legacy_docs"), 5).records  # no top reported: no checksum
+    assert isinstance(legacy, BookUpdate) and legacy.checksum is None
+    # A book that agrees with the venue's top passes; one that missed a change does not.
+    snapshot, *_ = polymarket.parse(fixture_frame("book_with_tick_size_and_last_trade_price"), 1).records
+    assert isinstance(snapshot, BookUpdate)
+    asset = snapshot.symbol
+    market = "0x5f65177b394277fd294cd75650044e32ba009a95022d88a0c1d565897d72f8f1"
+
+    def change(price: str, size: str, side: str, best_bid: str, best_ask: str) -> bytes:
+        entry = {"asset_id": asset, "price": price, "size": size, "side": side, "hash": "ab" * 20}
+        entry |= {"best_bid": best_bid, "best_ask": best_ask}
+        message = {"market": market, "price_changes": [entry], "timestamp": "1769000000200"}
+        return json.dumps(message | {"event_type": "price_change"}).encode()
+
+    book = OrderBook("polymarket", snapshot.instrument, checksum=top_of_book_checksum)
+    assert book.apply(snapshot).status == "ok"  # best bid 0.47, best ask 0.49
+    (update, _) = state.parse(change("0.48", "10", "BUY", "0.48", "0.49"), 2).records
+    assert isinstance(update, BookUpdate) and book.apply(update).status == "ok"
+    # change("0.49", "0", "SELL", "0.48", "0.52") is lost on the way: the next change reports an ask this book lacks.
+    (update, _) = state.parse(change("0.48", "12", "BUY", "0.48", "0.52"), 3).records
+    assert isinstance(update, BookUpdate) and book.apply(update).status == "checksum_mismatch"
+    assert not book.synced
+    sync = BookSync("polymarket", checksum=top_of_book_checksum)
+    sync.update(snapshot)
+    actions = sync.update(update)
+    assert actions.gap is not None and actions.gap.reason == "checksum" and actions.gap.stream == f"book:{asset}"
+    assert actions.snapshot_wanted and actions.publish == (update,)
+
+
+def test_resubscribe_asks_the_simulator_for_a_fresh_book_on_the_live_connection() -> None:
+    settings = sim_settings(sim_max_trades=600)
+
+    async def scenario() -> None:
+        state = PolymarketFeed(settings)
+        async with open_simulator(settings, venues=["polymarket"]) as sim, connect(state.url) as ws:
+            venue = sim.venues["polymarket"]
+            assert isinstance(venue, PolymarketSim)
+            await state.on_connect(ws)
+            first = state.parse(await ws.recv(), time.time_ns())  # the books of every asset
+            assert [(r.instrument, r.kind) for r in first.records if isinstance(r, BookUpdate)] == [
+                (i, "snapshot") for i in INSTRUMENTS
+            ]
+            trades_before = venue.trades_sent
+            await resubscribe(ws, B)
+            while not (frame := await ws.recv()).startswith("["):  # the book frames after trades are objects
+                pass
+            (fresh,) = state.parse(frame, time.time_ns()).records
+            assert isinstance(fresh, BookUpdate) and (fresh.instrument, fresh.kind) == (B, "snapshot")
+            assert fresh.bids and fresh.asks and fresh.ts_event >= first.records[0].ts_event  # type: ignore[union-attr]
+            # Nothing was unsubscribed: B keeps trading on this connection.
+            seen: set[str] = set()
+            while B not in seen:
+                seen |= {r.instrument for r in state.parse(await ws.recv(), 0).records if isinstance(r, Trade)}
+            assert venue.trades_sent > trades_before
+            await asyncio.wait_for(sim.tasks["polymarket"], TIMEOUT)  # read everything: a clean close
+            await ws.send(polymarket.PING_MESSAGE)
+            while await ws.recv() != "PONG":
+                pass
+
+    run(scenario)

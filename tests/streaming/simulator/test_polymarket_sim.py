@@ -92,6 +92,19 @@ def expected_trade(trade: SimTrade, received: int = 5) -> Trade:
     )
 
 
+def is_trade_frame(frame: str | bytes) -> bool:
+    """Whether a frame is a ``last_trade_price`` or a malformed cut of one (books: test_polymarket_books_sim.py)."""
+    return isinstance(frame, str) and frame.startswith('{"event_type":"last_trade_price"')
+
+
+async def next_trade_frame(ws: ClientConnection) -> str:
+    """The next ``last_trade_price`` frame (book and market-event frames skipped)."""
+    while not is_trade_frame(frame := await ws.recv()):
+        pass
+    assert isinstance(frame, str)
+    return frame
+
+
 async def frames_until_pong(ws: ClientConnection) -> list[str]:
     """Send PING and return every frame received before its PONG."""
     await ws.send(polymarket.PING_MESSAGE)
@@ -205,7 +218,7 @@ def test_subscription_gets_books_then_the_seeded_tape() -> None:
                 (ASSET[A], BookUpdate, "snapshot"),
                 (ASSET[B], BookUpdate, "snapshot"),
             ]
-            received = [(frame, parse_trade(frame)) for frame in [await ws.recv() for _ in range(120)]]
+            received = [(frame, parse_trade(frame)) for frame in [await next_trade_frame(ws) for _ in range(120)]]
             reference = Market(settings.sim_seed, settings.instruments_of("polymarket"))
             for frame, trade in received:
                 expected = reference.next_trade(trade.instrument, 0)
@@ -243,26 +256,26 @@ def test_ping_subscription_updates_and_bad_requests() -> None:
                 assert reply == "INVALID OPERATION", request
                 assert polymarket.parse(reply, 0).control == "error"
             assert not sim.venues["polymarket"].trades_sent
-            await ws.send(polymarket.subscribe_message([ASSET[A]]))
+            await ws.send(polymarket.subscribe_message([ASSET[A]], custom_feature_enabled=False))  # no new_market
             (book,) = polymarket.parse(await ws.recv(), 0).records
             assert isinstance(book, BookUpdate) and book.symbol == ASSET[A]
             # A second initial message is refused (the venue wants "operation" updates on an open connection).
             await ws.send(polymarket.subscribe_message([ASSET[C]]))
             while (reply := await ws.recv()) != "INVALID OPERATION":
-                assert parse_trade(reply).instrument == A
+                assert {r.instrument for r in polymarket.parse(reply, 0).records} == {A}
             await ws.send(polymarket.update_subscription_message([ASSET[C]], "subscribe"))
-            records = polymarket.parse(await ws.recv(), 0).records
-            while not isinstance(records[0], BookUpdate):  # trades of A until the books of the new subscription
-                records = polymarket.parse(await ws.recv(), 0).records
-            assert [r.symbol for r in records] == [ASSET[C]]
+            while not (frame := await ws.recv()).startswith("["):  # A's frames until the books of the subscription
+                assert {r.instrument for r in polymarket.parse(frame, 0).records} == {A}
+            records = polymarket.parse(frame, 0).records
+            assert [(r.symbol, type(r)) for r in records] == [(ASSET[C], BookUpdate)]
             seen: set[str] = set()
             while seen != {A, C}:
-                seen.add(parse_trade(await ws.recv()).instrument)
+                seen.add(parse_trade(await next_trade_frame(ws)).instrument)
             # Unsubscribed before the PING was answered: nothing of A after the PONG.
             await ws.send(polymarket.update_subscription_message([ASSET[A]], "unsubscribe"))
             await frames_until_pong(ws)
-            after = [parse_trade(await ws.recv()) for _ in range(30)]
-            assert {trade.instrument for trade in after} == {C}
+            after = [polymarket.parse(await ws.recv(), 0) for _ in range(60)]
+            assert {record.instrument for frame in after for record in frame.records} == {C}
 
     run(scenario)
 
@@ -302,7 +315,8 @@ def test_rest_trades_pages_newest_first_and_book() -> None:
             assert isinstance(venue, PolymarketSim)
             await ws.send(polymarket.subscribe_message(list(ASSET.values())))
             await asyncio.wait_for(sim.tasks["polymarket"], TIMEOUT)
-            assert len(await frames_until_pong(ws)) == 1 + 150  # the books, every trade (drained: a clean close)
+            frames = await frames_until_pong(ws)  # the books, every trade (drained: a clean close)
+            assert frames[0].startswith("[") and len([f for f in frames if is_trade_frame(f)]) == 150
             rest = sim.rest_url("polymarket")
             pair, alone = venue.markets[A].condition_id, venue.markets[C].condition_id
             pages: list[list[dict[str, Any]]] = []
@@ -366,7 +380,7 @@ def test_ground_truth_is_what_the_parser_reads(tmp_path: Path) -> None:
             await ws.send(polymarket.subscribe_message([ASSET[A], ASSET[C]]))
             await asyncio.wait_for(sim.tasks["polymarket"], TIMEOUT)
             frames = await frames_until_pong(ws)
-            return [parse_trade(frame) for frame in frames[1:]]  # after the books
+            return [parse_trade(frame) for frame in frames if is_trade_frame(frame)]
 
     received = run(scenario)
     lines = [json.loads(line) for line in truth.read_text().splitlines()]
@@ -404,7 +418,7 @@ def test_faults_skip_duplicate_and_malformed(tmp_path: Path) -> None:
             assert isinstance(venue, PolymarketSim)
             await ws.send(polymarket.subscribe_message([ASSET[A], ASSET[B]]))
             await asyncio.wait_for(sim.tasks["polymarket"], TIMEOUT)
-            frames = (await frames_until_pong(ws))[1:]
+            frames = [frame for frame in await frames_until_pong(ws) if is_trade_frame(frame)]
             return frames, {i: venue.trades_from(i) for i in (A, B)}, venue
 
     frames, history, venue = run(scenario)

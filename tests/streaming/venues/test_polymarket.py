@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import zlib
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +99,7 @@ def expected_record(item: dict[str, Any]) -> Record:
             bids=tuple(Level(Decimal(price), Decimal(size)) for price, size in item["bids"]),
             asks=tuple(Level(Decimal(price), Decimal(size)) for price, size in item["asks"]),
             **times,
+            checksum=item.get("checksum"),
         )
     if kind == "ticker":
         bid, ask = (None if item[key] is None else Decimal(item[key]) for key in ("best_bid", "best_ask"))
@@ -209,7 +211,8 @@ def test_price_change_sizes_are_absolute_levels_and_sides_map_to_book_sides() ->
     assert book.kind == "delta"
     assert book.bids == (Level(Decimal("0.48"), Decimal(0)),)
     assert book.asks == (Level(Decimal("0.52"), Decimal("12.5")),)
-    assert book.checksum is None and book.sequence is None
+    assert book.sequence is None
+    assert book.checksum == zlib.crc32(b"0.47|0.52") == polymarket.top_checksum(Decimal("0.47"), Decimal("0.52"))
 
 
 def test_price_change_without_quotes_has_no_ticker() -> None:
