@@ -1,9 +1,14 @@
 """Silver build throughput: one day of >= 10M synthetic trades in bronze.trades, then silver.
 
-Prints: how long writing the day took; the read time of the day (pyiceberg scan vs DuckDB over the
-Iceberg data files' Parquet); trades/s of building silver.trades + the three candle intervals; the
-wall time of the one-day backfill through silver (trades, late trades, candles and the live-vs-batch
-check, one Dagster run); the peak RSS of the process.
+The days before and after get as many trades (silver.trades compares a day's trades with the copies
+its neighbours hold near midnight), and the next day holds copies of the day's last 1,000 trades
+stamped at midnight that arrived first (as a venue rounding its live times to the second would make
+them): the day's build must leave those to the next day.
+
+Prints: how long writing the days took; the read time of the day (pyiceberg scan vs DuckDB over the
+Iceberg data files' Parquet); trades/s of building silver.trades (with the cross-day comparison) + the
+three candle intervals; the wall time of the one-day backfill through silver (trades, late trades,
+candles and the live-vs-batch check, one Dagster run); the peak RSS of the process.
 
     .venv/bin/python bench/silver_build.py [--trades 10000000] [--keep DIR]
 """
@@ -24,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 DAY = dt.date(2026, 11, 20)
+STRADDLING = 1_000
+"""Trades of DAY whose first copy is on the next day (stamped at midnight)."""
 INSTRUMENTS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 BASE_CENTS = (6_500_000, 300_000, 15_000)
 
@@ -55,8 +62,8 @@ def counting(count: int, start: int = 0) -> pa.Array:
     return pc.add(pc.cumulative_sum(constant(1, pa.int64(), count)), start - 1)
 
 
-def synthetic_day(count: int, seed: int = 1) -> pa.Table:
-    """``count`` bronze.trades rows of DAY for three instruments, 0.5% of them re-delivered duplicates.
+def synthetic_day(count: int, seed: int = 1, day: dt.date = DAY) -> pa.Table:
+    """``count`` bronze.trades rows of ``day`` for three instruments, 0.5% of them re-delivered duplicates.
 
     Per instrument: sorted uniform event times over the day, a bounded random walk of prices in cents,
     consecutive trade ids; receive time 1-50 ms after the event (so arrival reorders neighbours).
@@ -74,9 +81,9 @@ def synthetic_day(count: int, seed: int = 1) -> pa.Table:
                 {
                     "instrument": constant(instrument, pa.string(), n),
                     "partition": constant(index, pa.int32(), n),
-                    "trade_id": counting(n, 1_000_000_000),
+                    "trade_id": counting(n, 1_000_000_000 + (day - DAY).days * 100_000_000),  # no shared ids
                     "cents": pc.add(pc.abs(pc.subtract(pc.bit_wise_and(walk, 0xFFFF), 0x8000)), base),
-                    "ts_event": pc.add(uniform(n, 0, NS_PER_DAY, seed + 10 + index).sort(), date_to_ns(DAY)),
+                    "ts_event": pc.add(uniform(n, 0, NS_PER_DAY, seed + 10 + index).sort(), date_to_ns(day)),
                 }
             )
         )
@@ -97,12 +104,27 @@ def synthetic_day(count: int, seed: int = 1) -> pa.Table:
         "ts_event": rows["ts_event"],
         "ts_recv": recv,
         "ts_ingest": pc.add(recv, 2_000_000),
-        "event_date": constant(DAY, pa.date32(), count),
+        "event_date": constant(day, pa.date32(), count),
         "kafka_partition": rows["partition"],
         "kafka_offset": counting(count),
     }
     schema = BRONZE_TRADES.schema().as_arrow()
     return pa.table([columns[name] for name in schema.names], schema=schema)
+
+
+def straddling_copies(day_rows: pa.Table, count: int) -> pa.Table:
+    """Copies of the last ``count`` first deliveries of DAY, stamped at the next midnight, arrived 1 ms earlier."""
+    from ticklake.timeutil import date_to_ns
+
+    first_deliveries = day_rows.filter(pc.less(day_rows["kafka_offset"], day_rows.num_rows - day_rows.num_rows // 200))
+    last = first_deliveries.sort_by("ts_event").slice(first_deliveries.num_rows - count)
+    midnight = date_to_ns(DAY + dt.timedelta(days=1))
+    columns = {name: last[name] for name in last.schema.names}
+    columns["ts_event"] = constant(midnight, pa.int64(), count)
+    columns["ts_recv"] = pc.subtract(last["ts_recv"], 1_000_000)
+    columns["event_date"] = constant(DAY + dt.timedelta(days=1), pa.date32(), count)
+    columns["kafka_offset"] = counting(count, 10**12)
+    return pa.table([columns[name] for name in last.schema.names], schema=last.schema)
 
 
 def peak_rss_gib() -> float:
@@ -123,25 +145,39 @@ def main() -> None:
     from contracts.tables import BRONZE_TRADES, CANDLE_INTERVALS, SILVER_TRADES
     from orchestration.defs.silver.backfill import backfill, resolve_assets
     from orchestration.defs.silver.candles import build_all_candles
-    from orchestration.defs.silver.lakeio import read_day, replace_day
-    from orchestration.defs.silver.trades import deduplicate
+    from orchestration.defs.silver.lakeio import read_day, read_day_edges, replace_day
+    from orchestration.defs.silver.trades import (
+        CROSS_DAY_SKEW_NS,
+        NEIGHBOUR_COLUMNS,
+        STALE_CHECK_COLUMNS,
+        deduplicate_day,
+        stale_neighbours,
+    )
     from ticklake.lake import ensure_table, on_day, open_catalog
     from ticklake.settings import get_settings
 
     try:
         catalog = open_catalog(get_settings())
-        started = time.perf_counter()
-        day = synthetic_day(args.trades)
-        made = time.perf_counter() - started
-        started = time.perf_counter()
-        ensure_table(catalog, BRONZE_TRADES).append(day)
-        written = time.perf_counter() - started
-        n = day.num_rows
+        made = written = 0.0
+        n = 0
+        for offset, day_of in ((0, DAY), (-1, DAY - dt.timedelta(days=1)), (1, DAY + dt.timedelta(days=1))):
+            started = time.perf_counter()
+            rows_of_day = synthetic_day(args.trades, seed=1 + 1000 * (offset % 3), day=day_of)
+            if offset == 0:
+                n = rows_of_day.num_rows
+                straddling = straddling_copies(rows_of_day, STRADDLING)
+            elif offset == 1:
+                rows_of_day = pa.concat_tables([rows_of_day, straddling])
+            made += time.perf_counter() - started
+            started = time.perf_counter()
+            ensure_table(catalog, BRONZE_TRADES).append(rows_of_day)
+            written += time.perf_counter() - started
+            del rows_of_day
         print(
-            f"bronze.trades: {n:,} rows of {DAY} generated in {made:.1f} s, written in {written:.1f} s "
-            f"({n / written:,.0f} rows/s)"
+            f"bronze.trades: {n:,} rows of {DAY} and as many on each neighbouring day generated in {made:.1f} s, "
+            f"written in {written:.1f} s ({3 * n / written:,.0f} rows/s)"
         )
-        del day
+        del straddling
 
         bronze = catalog.load_table(BRONZE_TRADES.identifier)
         started = time.perf_counter()
@@ -162,16 +198,27 @@ def main() -> None:
         # silver.trades + the three candle intervals, the asset code path without Dagster
         started = time.perf_counter()
         rows = read_day(bronze, DAY)
-        unique = deduplicate(rows)
-        del rows
+        edges_started = time.perf_counter()
+        neighbours = read_day_edges(bronze, DAY, CROSS_DAY_SKEW_NS, NEIGHBOUR_COLUMNS)
+        edges_seconds = time.perf_counter() - edges_started
+        result = deduplicate_day(rows, neighbours)
+        unique = result.trades
+        del rows, neighbours
+        silver = ensure_table(catalog, SILVER_TRADES)
+        stale = stale_neighbours(unique, read_day_edges(silver, DAY, CROSS_DAY_SKEW_NS, STALE_CHECK_COLUMNS))
         replace_day(catalog, SILVER_TRADES, unique, DAY, {})
         trades_seconds = time.perf_counter() - started
+        assert result.kept_elsewhere == STRADDLING and not stale, (result.kept_elsewhere, stale)
         started = time.perf_counter()
         trades = read_day(catalog.load_table(SILVER_TRADES.identifier), DAY)
         candles = build_all_candles(trades, CANDLE_INTERVALS)
         candle_seconds = time.perf_counter() - started
         total = trades_seconds + candle_seconds
-        print(f"silver.trades: {unique.num_rows:,} unique of {n:,} in {trades_seconds:.1f} s (read, dedup, write)")
+        print(
+            f"silver.trades: {unique.num_rows:,} unique of {n:,} ({result.kept_elsewhere:,} left to the next day) "
+            f"in {trades_seconds:.1f} s (read, dedup across days, write); the neighbours' edges read in "
+            f"{edges_seconds:.2f} s"
+        )
         print(
             f"candles 1m+5m+1h: {candles.num_rows:,} from {trades.num_rows:,} trades in {candle_seconds:.1f} s "
             "(read, build)"
@@ -184,6 +231,7 @@ def main() -> None:
             [outcome] = backfill(instance, [DAY.isoformat()], resolve_assets(None))
         backfill_seconds = time.perf_counter() - started
         assert outcome.success, outcome.error
+        assert outcome.metadata["silver/trades"]["kept_by_another_day"] == STRADDLING, outcome.metadata
         steps = {key: meta.get("seconds") for key, meta in outcome.metadata.items()}
         print(
             f"one-day backfill through silver (trades, late trades, candles, check; one Dagster run): "

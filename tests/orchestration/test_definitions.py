@@ -40,4 +40,4 @@ def test_stream_jobs_and_sensors_are_registered():
     } <= job_names
     assert [s.name for s in defs.schedules or []] == ["table_maintenance_hourly"]
     sensor_names = {s.name for s in defs.sensors or []}
-    assert sensor_names == {"stream_supervisor", "silver_candles_on_bronze"}
+    assert sensor_names == {"stream_supervisor", "silver_candles_on_bronze", "marts_after_silver"}

@@ -1,4 +1,4 @@
-"""The table-maintenance job: compact small files, then expire old snapshots, for every table."""
+"""The table-maintenance job: compact small files, then expire old snapshots, for every table (gold included)."""
 
 import datetime as dt
 
@@ -14,17 +14,32 @@ from dagster import (
 )
 
 from contracts.tables import ALL_TABLES
+from orchestration.defs.maintenance.expiry import expire_gold, expire_table, gold_tables
 from orchestration.defs.resources import LakeResource
 from ticklake.lake import ensure_table
 from ticklake.maintenance import compact_partition, expire_snapshots, partition_days, row_count
 
 
-@op(description="Compact the small files of every partition and expire snapshots past the retention.")
+@op(
+    description=(
+        "Compact the small files of every bronze and silver partition, then expire snapshots past the retention "
+        "(bronze, silver and gold)."
+    )
+)
 def maintain_tables(context: OpExecutionContext, lake: LakeResource) -> None:
-    """Compaction first (it adds snapshots), expiry second; rows are counted before and after."""
+    """Compaction first (it adds snapshots), expiry second; rows are counted before and after.
+
+    Bronze keeps the sink's offsets snapshot; silver and gold keep what time travel and the marts'
+    publication pin need (:mod:`orchestration.defs.maintenance.expiry`). Gold tables are not
+    compacted: each publication replaces its days' files, so they never pile up.
+
+    Raises:
+        RuntimeError: A table has fewer rows after maintenance than before.
+    """
     settings = lake.settings()
     catalog = lake.catalog()
     now = dt.datetime.now(dt.UTC)
+    retention = dt.timedelta(hours=settings.maintenance_snapshot_retention_hours)
     summary: dict[str, dict[str, int]] = {}
     for table_def in ALL_TABLES:
         table = ensure_table(catalog, table_def)
@@ -46,13 +61,12 @@ def maintain_tables(context: OpExecutionContext, lake: LakeResource) -> None:
                     f"[{index}/{len(days)}] {table_def.identifier} {day}: {result.files_before} -> "
                     f"{result.files_after} files, {result.rows} rows rewritten in {result.seconds:.1f} s"
                 )
-        expired = expire_snapshots(
-            catalog, table_def, dt.timedelta(hours=settings.maintenance_snapshot_retention_hours), now
-        )
+        if table_def.namespace == "bronze":
+            expired = expire_snapshots(catalog, table_def, retention, now)
+        else:
+            expired = expire_table(catalog, table_def.identifier, now - retention).expired
         rows_after = row_count(catalog.load_table(table_def.identifier))
-        if rows_after < rows_before:
-            # appends may add rows meanwhile; maintenance itself must never remove one
-            raise RuntimeError(f"{table_def.identifier}: {rows_before} rows before maintenance, {rows_after} after")
+        _check_rows(table_def.identifier, rows_before, rows_after)
         summary[table_def.identifier] = {
             "partitions": len(days),
             "files_before": files_before,
@@ -60,17 +74,43 @@ def maintain_tables(context: OpExecutionContext, lake: LakeResource) -> None:
             "snapshots_expired": expired,
             "rows": rows_after,
         }
-        context.log.info(f"{table_def.identifier}: {summary[table_def.identifier]}")
-        context.log_event(
-            AssetObservation(
-                asset_key=AssetKey(table_def.identifier.split(".")),
-                description="table maintenance",
-                metadata={key: MetadataValue.int(value) for key, value in summary[table_def.identifier].items()},
-            )
+        _report(context, table_def.identifier, summary[table_def.identifier])
+
+    gold = gold_tables(catalog)
+    rows_before_gold = {identifier: row_count(catalog.load_table(identifier)) for identifier in gold}
+    for expiry in expire_gold(catalog, now - retention):
+        rows_after = row_count(catalog.load_table(expiry.identifier))
+        _check_rows(expiry.identifier, rows_before_gold[expiry.identifier], rows_after)
+        _report(
+            context,
+            expiry.identifier,
+            {
+                "snapshots_expired": expiry.expired,
+                "snapshots_kept": expiry.kept,
+                "snapshots_pinned": expiry.pinned,
+                "rows": rows_after,
+            },
         )
 
 
-@job(description="Compact small files and expire old snapshots of every lake table.")
+def _check_rows(identifier: str, before: int, after: int) -> None:
+    if after < before:
+        # appends (and publications of more rows) may add rows meanwhile; maintenance itself must never remove one
+        raise RuntimeError(f"{identifier}: {before} rows before maintenance, {after} after")
+
+
+def _report(context: OpExecutionContext, identifier: str, figures: dict[str, int]) -> None:
+    context.log.info(f"{identifier}: {figures}")
+    context.log_event(
+        AssetObservation(
+            asset_key=AssetKey(identifier.split(".")),
+            description="table maintenance",
+            metadata={key: MetadataValue.int(value) for key, value in figures.items()},
+        )
+    )
+
+
+@job(description="Compact small files and expire old snapshots of every lake table (bronze, silver, gold).")
 def table_maintenance() -> None:
     """The maintenance job."""
     maintain_tables()

@@ -14,10 +14,13 @@ from typing import Any
 
 import duckdb
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     AssetSelection,
+    AutomationCondition,
     BackfillPolicy,
     Failure,
     MetadataValue,
@@ -48,12 +51,36 @@ marts_job = define_asset_job(
 )
 
 
+def after_silver() -> AutomationCondition[AssetKey | AssetCheckKey]:
+    """When a mart's day is built again: once a silver partition it reads was (re)materialized.
+
+    Dagster's ``eager()`` without its "latest time window only" clause, and without requesting
+    partitions merely because they are new: a day's marts are requested after that day's silver
+    changed (today continuously; a past day after late data, a repair or a backfill), once no silver
+    run of that day is still in progress (a partial silver day is not published), none of the mart's
+    inputs is missing, and no build of that day is already running (an update during a build asks
+    for one more build afterwards). Within the marts, a model is requested with its parents (one run).
+    """
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("after_silver")
+
+
 class MartsTranslator(DagsterDbtTranslator):
     """Asset keys from the models' ``meta.dagster.asset_key``; the group is the key's first part."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """``gold`` for the published marts, ``marts_build`` for staging and intermediate models."""
         return self.get_asset_key(dbt_resource_props).path[0]
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> AutomationCondition[AssetKey | AssetCheckKey] | None:
+        """Every model follows its silver days (:func:`after_silver`); sources (silver itself) have none."""
+        return after_silver() if dbt_resource_props.get("resource_type") == "model" else None
 
 
 def dbt_resource() -> DbtCliResource:

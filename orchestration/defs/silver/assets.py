@@ -15,9 +15,17 @@ from pyiceberg.expressions.literals import literal
 from contracts.tables import BRONZE_TRADES, CANDLE_INTERVALS, SILVER_CANDLES, SILVER_LATE_TRADES, SILVER_TRADES
 from orchestration.defs.resources import LakeResource
 from orchestration.defs.silver.candles import assign_revisions, build_all_candles
-from orchestration.defs.silver.lakeio import read_day, read_rows, replace_day
+from orchestration.defs.silver.lakeio import read_day, read_day_edges, read_rows, replace_day
 from orchestration.defs.silver.partitions import daily_partitions
-from orchestration.defs.silver.trades import deduplicate, late_trades
+from orchestration.defs.silver.trades import (
+    CROSS_DAY_SKEW_NS,
+    NEIGHBOUR_COLUMNS,
+    STALE_CHECK_COLUMNS,
+    STALE_DAYS_KEY,
+    deduplicate_day,
+    late_trades,
+    stale_neighbours,
+)
 from ticklake.lake import ensure_table
 from ticklake.settings import Settings
 from ticklake.timeutil import ns_to_date
@@ -59,37 +67,55 @@ def lateness_ns(settings: Settings) -> int:
     deps=[BRONZE_TRADES_KEY],
     group_name="silver",
     kinds={"iceberg", "duckdb"},
-    description="bronze.trades deduplicated on (venue, symbol, trade_id): the first arrival of each trade.",
+    description=(
+        "bronze.trades deduplicated on (venue, symbol, trade_id): the first arrival of each trade, across days too."
+    ),
 )
 def silver_trades(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult[None]:
-    """Rebuild one day of deduplicated trades from bronze and replace that day's partition atomically."""
+    """Rebuild one day of deduplicated trades from bronze and replace that day's partition atomically.
+
+    An identity with copies on two days is kept by the day of its first arrival only
+    (:mod:`orchestration.defs.silver.trades`); neighbouring days whose silver still holds a trade this
+    day now keeps are named in the commit (:data:`STALE_DAYS_KEY`) for the silver sensor to rebuild.
+    """
     day = dt.date.fromisoformat(context.partition_key)
     catalog = lake.catalog()
     bronze = ensure_table(catalog, BRONZE_TRADES)
     bronze_snapshot = bronze.current_snapshot()
     started = time.monotonic()
     rows = read_day(bronze, day)
-    context.log.info(f"{day}: read {rows.num_rows:,} bronze trades in {time.monotonic() - started:.2f} s")
-    unique = deduplicate(rows)
-    bronze_rows = rows.num_rows
-    del rows  # a big day is large: only one copy while writing
+    neighbours = read_day_edges(bronze, day, CROSS_DAY_SKEW_NS, NEIGHBOUR_COLUMNS)
     context.log.info(
-        f"{day}: {unique.num_rows:,} unique trades ({bronze_rows - unique.num_rows:,} duplicates dropped) "
+        f"{day}: read {rows.num_rows:,} bronze trades and {neighbours.num_rows:,} of the neighbouring days' edges "
         f"in {time.monotonic() - started:.2f} s"
     )
-    snapshot = replace_day(
-        catalog,
-        SILVER_TRADES,
-        unique,
-        day,
-        {"ticklake.partition": day.isoformat(), "ticklake.bronze_snapshot": _snapshot_id(bronze_snapshot)},
+    result = deduplicate_day(rows, neighbours)
+    unique = result.trades
+    bronze_rows = rows.num_rows
+    del rows, neighbours  # a big day is large: only one copy while writing
+    context.log.info(
+        f"{day}: {unique.num_rows:,} unique trades ({bronze_rows - unique.num_rows:,} duplicates dropped, "
+        f"{result.kept_elsewhere:,} of them kept by a neighbouring day) in {time.monotonic() - started:.2f} s"
     )
+    silver = ensure_table(catalog, SILVER_TRADES)
+    stale = stale_neighbours(unique, read_day_edges(silver, day, CROSS_DAY_SKEW_NS, STALE_CHECK_COLUMNS))
+    if stale:
+        context.log.warning(
+            f"{day}: silver.trades of {[d.isoformat() for d in stale]} still hold trades whose first arrival is on "
+            f"{day}; they are marked for a rebuild"
+        )
+    properties = {"ticklake.partition": day.isoformat(), "ticklake.bronze_snapshot": _snapshot_id(bronze_snapshot)}
+    if stale:
+        properties[STALE_DAYS_KEY] = ",".join(d.isoformat() for d in stale)
+    snapshot = replace_day(catalog, SILVER_TRADES, unique, day, properties)
     context.log.info(f"{day}: silver.trades written in {time.monotonic() - started:.2f} s")
     return MaterializeResult(
         metadata={
             "bronze_rows": MetadataValue.int(bronze_rows),
             "trades": MetadataValue.int(unique.num_rows),
             "duplicates": MetadataValue.int(bronze_rows - unique.num_rows),
+            "kept_by_another_day": MetadataValue.int(result.kept_elsewhere),
+            "stale_days": MetadataValue.text(",".join(d.isoformat() for d in stale)),
             "snapshot_id": MetadataValue.text(_snapshot_id(snapshot)),
             "bronze_snapshot_id": MetadataValue.text(_snapshot_id(bronze_snapshot)),
             "seconds": MetadataValue.float(round(time.monotonic() - started, 3)),

@@ -9,12 +9,14 @@ import warnings
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import BooleanExpression
+from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan, Or, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
 from contracts.tables import EVENT_DATES_KEY, TableDef
 from ticklake.lake import ensure_table, on_day
+from ticklake.timeutil import date_to_ns
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,23 @@ def read_rows(table: Table, row_filter: BooleanExpression, columns: tuple[str, .
 def read_day(table: Table, day: dt.date, columns: tuple[str, ...] = ("*",)) -> pa.Table:
     """The rows of one ``event_date`` partition."""
     return read_rows(table, on_day(day), columns)
+
+
+def read_day_edges(table: Table, day: dt.date, skew_ns: int, columns: tuple[str, ...] = ("*",)) -> pa.Table:
+    """The rows of the days before and after ``day`` whose event time is within ``skew_ns`` of its edges.
+
+    The last ``skew_ns`` of the day before and the first ``skew_ns`` of the day after: partition
+    pruning keeps the scan to those two days, file and row-group statistics on ``ts_event`` to the
+    slices (files are sorted by instrument and event time).
+    """
+    start = date_to_ns(day)
+    end = date_to_ns(day + dt.timedelta(days=1))
+    before = And(
+        on_day(day - dt.timedelta(days=1)),
+        GreaterThanOrEqual(term=Reference("ts_event"), value=literal(start - skew_ns)),
+    )
+    after = And(on_day(day + dt.timedelta(days=1)), LessThan(term=Reference("ts_event"), value=literal(end + skew_ns)))
+    return read_rows(table, Or(before, after), columns)
 
 
 def replace_day(

@@ -13,6 +13,16 @@ Semantics (ARCHITECTURE.md §5, and exactly those of the live aggregator, ``stre
 Where batch and live differ on purpose: silver keeps the first arrival of an identity, so a trade
 re-sent after its windows sealed (which the live aggregator reports as late again) is not late here.
 
+**Across days.** Copies of one identity can carry different event times, so different event dates:
+Kalshi's live ``trade`` frames without ``ts_ms`` carry whole seconds (``ts``) while its REST history
+(gap repair) carries ``created_time`` to the millisecond; Polymarket's market channel sends
+milliseconds and its Data API (repair) whole seconds; the same trade id then has two ``ts_event``
+values, and around midnight (a venue that rounds to the second, or stamps the two feeds at different
+moments) two event dates. Each day therefore also compares its first arrivals with the copies the
+neighbouring days hold within :data:`CROSS_DAY_SKEW_NS` of the day's edges, and keeps an identity only
+when its copy is the first arrival of all (:data:`CROSS_DAY_ORDER`): exactly one day keeps it, whichever
+day is built first, since the decision reads bronze only.
+
 Day boundaries: the watermark of a trade of day *D* is raised only by trades with a *larger* event
 time that arrived before it. Earlier days' trades can never make a day-*D* trade late (their event
 times are all before *D*, so below any window end of *D* plus its grace), but later days' trades can:
@@ -23,6 +33,8 @@ than the day's last arrival (see :func:`late_trades`).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 
 import duckdb
@@ -32,6 +44,48 @@ from contracts.tables import CANDLE_INTERVALS, SILVER_LATE_TRADES, SILVER_TRADES
 
 ARRIVAL_ORDER = "ts_recv, kafka_partition, kafka_offset"
 """The SQL ordering of arrivals: receive time, then the Kafka position (an instrument keeps one partition)."""
+
+CROSS_DAY_ORDER = "row(ts_recv, kafka_partition, kafka_offset, ts_event)"
+"""The arrival order between copies on different days (:data:`ARRIVAL_ORDER`, then the event time: total)."""
+
+CROSS_DAY_SKEW_NS = 300 * 1_000_000_000
+"""The most two copies of one trade may differ in event time (5 min; rounding to the second needs 1 s).
+
+The neighbouring days are read only this close to the day's edges."""
+
+NEIGHBOUR_COLUMNS = (
+    "venue",
+    "symbol",
+    "trade_id",
+    "ts_recv",
+    "kafka_partition",
+    "kafka_offset",
+    "ts_event",
+    "event_date",
+)
+"""What :func:`deduplicate_day` needs of the neighbouring days' copies."""
+
+STALE_CHECK_COLUMNS = ("venue", "symbol", "trade_id", "event_date")
+"""What :func:`stale_neighbours` needs of the neighbouring days' ``silver.trades``."""
+
+STALE_DAYS_KEY = "ticklake.stale_days"
+"""Snapshot-summary key of a ``silver.trades`` commit naming other days to rebuild (see :func:`stale_neighbours`)."""
+
+_SUPERSEDED = f"""
+CREATE TEMP TABLE superseded AS  -- identities another day keeps: its copy arrived first (few rows)
+WITH own_first AS (  -- the day's first arrival of the identities the neighbouring days also hold
+    SELECT venue, symbol, trade_id, min({CROSS_DAY_ORDER}) AS arrival
+    FROM trades SEMI JOIN neighbours USING (venue, symbol, trade_id)
+    GROUP BY venue, symbol, trade_id
+), other_first AS (
+    SELECT venue, symbol, trade_id, min({CROSS_DAY_ORDER}) AS arrival
+    FROM neighbours SEMI JOIN own_first USING (venue, symbol, trade_id)
+    GROUP BY venue, symbol, trade_id
+)
+SELECT venue, symbol, trade_id
+FROM own_first JOIN other_first USING (venue, symbol, trade_id)
+WHERE other_first.arrival < own_first.arrival
+"""
 
 _DEDUP = f"""
 WITH repeated AS (  -- a hash aggregate: far cheaper than ranking every row when duplicates are rare
@@ -43,7 +97,11 @@ WITH repeated AS (  -- a hash aggregate: far cheaper than ranking every row when
     FROM (SELECT t.* FROM trades AS t SEMI JOIN repeated USING (venue, symbol, trade_id))
     QUALIFY row_number() OVER (PARTITION BY venue, symbol, trade_id ORDER BY {ARRIVAL_ORDER}) = 1
 )
-SELECT * FROM kept ORDER BY instrument, ts_event
+SELECT * FROM kept ANTI JOIN superseded USING (venue, symbol, trade_id) ORDER BY instrument, ts_event
+"""
+
+_STALE_NEIGHBOURS = """
+SELECT DISTINCT event_date FROM neighbour_silver SEMI JOIN kept USING (venue, symbol, trade_id) ORDER BY event_date
 """
 
 _LATE = f"""
@@ -83,25 +141,80 @@ ORDER BY d.venue, d.instrument, l.position, l.window_start, d.ts_event, d.trade_
 """
 
 
-def deduplicate(trades: pa.Table) -> pa.Table:
-    """Keep the first arrival of every trade identity ``(venue, symbol, trade_id)``.
+def _neighbour_table(neighbours: pa.Table | None) -> pa.Table:
+    if neighbours is None:
+        return SILVER_TRADES.schema().as_arrow().empty_table().select(list(NEIGHBOUR_COLUMNS))
+    return neighbours.select(list(NEIGHBOUR_COLUMNS))
+
+
+@dataclasses.dataclass(frozen=True)
+class Deduplicated:
+    """A day's trades kept once, and how many of its identities another day keeps instead."""
+
+    trades: pa.Table
+    """The kept rows in the schema of ``silver.trades``, sorted by instrument and event time."""
+    kept_elsewhere: int
+    """Identities with a copy in this day whose first arrival is another day's copy (dropped here)."""
+
+
+def deduplicate_day(trades: pa.Table, neighbours: pa.Table | None = None) -> Deduplicated:
+    """Keep the first arrival of every trade identity ``(venue, symbol, trade_id)``, across days too.
 
     Args:
-        trades: Rows of ``bronze.trades`` (any days).
+        trades: Rows of ``bronze.trades`` (one day, or any days deduplicated as one).
+        neighbours: Copies held by *other* days (at least :data:`NEIGHBOUR_COLUMNS`: the bronze rows
+            of the neighbouring days near the edges, see
+            :func:`orchestration.defs.silver.lakeio.read_day_edges`). An identity whose first arrival
+            among them precedes (:data:`CROSS_DAY_ORDER`) its first arrival in ``trades`` is dropped:
+            that other day keeps it. ``None``: no other day holds a copy.
 
     Returns:
-        The deduplicated rows in the schema of ``silver.trades``, sorted by instrument and event time.
+        The kept rows and the count of identities left to other days.
     """
     schema = SILVER_TRADES.schema().as_arrow()
     if trades.num_rows == 0:
-        return schema.empty_table()
+        return Deduplicated(schema.empty_table(), 0)
     connection = duckdb.connect()
     try:
         connection.register("trades", trades)
+        connection.register("neighbours", _neighbour_table(neighbours))
+        connection.execute(_SUPERSEDED)
+        superseded = connection.sql("SELECT count(*) FROM superseded").fetchall()[0][0]
         result = connection.sql(_DEDUP).to_arrow_table()
     finally:
         connection.close()
-    return result.select(schema.names).cast(schema)
+    return Deduplicated(result.select(schema.names).cast(schema), int(superseded))
+
+
+def deduplicate(trades: pa.Table, neighbours: pa.Table | None = None) -> pa.Table:
+    """The rows :func:`deduplicate_day` keeps (the first arrival of each identity, across days too)."""
+    return deduplicate_day(trades, neighbours).trades
+
+
+def stale_neighbours(kept: pa.Table, neighbour_silver: pa.Table) -> list[dt.date]:
+    """The other days whose ``silver.trades`` still hold an identity that ``kept`` now keeps.
+
+    Such a day was built before the copy that now wins reached bronze (a copy landing after a later
+    arrival: reprocessing, a replay); building it again drops its copy.
+
+    Args:
+        kept: A day's deduplicated trades (:func:`deduplicate_day`).
+        neighbour_silver: The neighbouring days' ``silver.trades`` rows near the edges (at least
+            :data:`STALE_CHECK_COLUMNS`).
+
+    Returns:
+        Those days, in order (usually none).
+    """
+    if kept.num_rows == 0 or neighbour_silver.num_rows == 0:
+        return []
+    connection = duckdb.connect()
+    try:
+        connection.register("kept", kept.select(["venue", "symbol", "trade_id"]))
+        connection.register("neighbour_silver", neighbour_silver.select(list(STALE_CHECK_COLUMNS)))
+        rows = connection.sql(_STALE_NEIGHBOURS).fetchall()
+    finally:
+        connection.close()
+    return [row[0] for row in rows]
 
 
 def _intervals_table(grace: Mapping[str, int], intervals: Mapping[str, int]) -> pa.Table:
