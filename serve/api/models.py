@@ -95,7 +95,7 @@ class VenueCapture(BaseModel):
     gaps: int = Field(description="Trade sequence gaps found.")
     missing: int = Field(description="Messages or trades the gaps skipped.")
     repaired_gaps: int = Field(description="Gaps completely repaired from the venue's REST history.")
-    book_gaps: int = Field(description="Order-book sequence gaps, each healed by a new snapshot.")
+    book_gaps: int = Field(description="Order books found out of sync (sequence gap or checksum), each resnapshotted.")
     dead_letters: dict[str, int] = Field(description="Rejected frames by stage (parse, ...).")
 
 

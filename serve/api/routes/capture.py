@@ -85,7 +85,7 @@ def prometheus_text(venues: dict[str, VenueCapture]) -> str:
         "# HELP ticklake_gaps_repaired_total Gaps completely repaired from the venue's REST history.",
         "# TYPE ticklake_gaps_repaired_total counter",
         *(f'ticklake_gaps_repaired_total{{venue="{v}"}} {c.repaired_gaps}' for v, c in venues.items()),
-        "# HELP ticklake_book_gaps_total Order-book sequence gaps (each healed by a new snapshot).",
+        "# HELP ticklake_book_gaps_total Order books found out of sync: sequence gap or checksum (each resnapshotted).",
         "# TYPE ticklake_book_gaps_total counter",
         *(f'ticklake_book_gaps_total{{venue="{v}"}} {c.book_gaps}' for v, c in venues.items()),
         "# HELP ticklake_dead_letters_total Frames rejected, by stage.",

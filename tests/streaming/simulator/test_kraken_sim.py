@@ -324,7 +324,9 @@ def test_bad_requests_get_kraken_error_frames() -> None:
                     {"method": "subscribe"},
                 ),
                 (
-                    json.dumps({"method": "subscribe", "params": {"channel": "ohlc", "symbol": ["BTC/USD"]}, "req_id": 3}),
+                    json.dumps(
+                        {"method": "subscribe", "params": {"channel": "ohlc", "symbol": ["BTC/USD"]}, "req_id": 3}
+                    ),
                     {"method": "subscribe", "req_id": 3},
                 ),
                 (
