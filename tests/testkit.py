@@ -9,7 +9,7 @@ import math
 import socket
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +19,11 @@ import httpx
 import pytest
 import uvicorn
 
+from contracts.records import BookUpdate, Level
 from serve.app import create_app
-from ticklake.settings import Settings
+from streaming.book import Checksum, OrderBook
+from ticklake.lake import open_catalog
+from ticklake.settings import Settings, get_settings
 from ticklake.timeutil import NS_PER_SECOND, date_to_ns
 
 
@@ -53,6 +56,112 @@ def wait_for_tape(path: Path, total: int, timeout: float) -> list[dict[str, Any]
     """Wait until the simulator's ground truth file holds ``total`` trades; return them."""
     wait_until(lambda: len(complete_jsonl(path)) == total, timeout, "the simulator's tape")
     return complete_jsonl(path)
+
+
+def pipeline_env(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    venue: str,
+    instruments: list[str] | None,
+    *,
+    rate: int,
+    total: int,
+    book_drop_every: int,
+) -> tuple[Settings, Path]:
+    """Set the environment of an end-to-end run of one venue (simulator -> capture -> broker -> sink).
+
+    The simulator listens on a free port, trades at ``rate`` (its ``TICKLAKE_SIM_RATE``), stops after ``total``
+    trades, never sends every ``book_drop_every``-th book message and writes its ground truth to
+    ``tmp_path / "truth.jsonl"``; the sink commits every 0.3 s. ``instruments`` ``None`` keeps the venue's default
+    instruments. Child processes started afterwards inherit this environment.
+
+    Returns:
+        The settings of that environment (read afresh) and the ground truth file.
+    """
+    truth_file = tmp_path / "truth.jsonl"
+    env = {
+        "TICKLAKE_VENUES": json.dumps([venue]),
+        "TICKLAKE_SIM_PORT": str(free_port()),
+        "TICKLAKE_SIM_RATE": str(rate),
+        "TICKLAKE_SIM_MAX_TRADES": str(total),
+        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
+        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
+        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(book_drop_every),
+    }
+    if instruments is not None:
+        env["TICKLAKE_INSTRUMENTS"] = json.dumps({venue: instruments})
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return get_settings(), truth_file
+
+
+def bronze_rows(settings: Settings, table: str, *columns: str) -> list[dict[str, Any]]:
+    """The rows of a lake table (only ``columns`` when any are named), in no particular order; none before the
+    sink has created the table."""
+    catalog = open_catalog(settings)
+    if not catalog.table_exists(table):
+        return []
+    scan = catalog.load_table(table).scan(selected_fields=columns or ("*",))
+    return scan.to_arrow().to_pylist()  # type: ignore[no-any-return]
+
+
+def in_offset_order(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bronze rows in the order the broker held them: by ``(kafka_partition, kafka_offset)``."""
+    return sorted(rows, key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
+
+
+def instrument_rows(rows: Iterable[dict[str, Any]], instrument: str) -> list[dict[str, Any]]:
+    """The bronze rows of one instrument in Kafka offset order; asserts they lie on one partition (the bus keys
+    records by instrument)."""
+    found = [row for row in rows if row["instrument"] == instrument]
+    assert len({row["kafka_partition"] for row in found}) <= 1  # keyed by instrument: one partition
+    return in_offset_order(found)
+
+
+def book_update_of(row: dict[str, Any]) -> BookUpdate:
+    """The ``BookUpdate`` a bronze.book_updates row holds: its levels, sequence numbers and checksum."""
+    return BookUpdate(
+        venue=row["venue"],
+        instrument=row["instrument"],
+        symbol=row["symbol"],
+        kind=row["kind"],
+        bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
+        asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
+        ts_event=row["ts_event"],
+        ts_recv=row["ts_recv"],
+        first_sequence=row["first_sequence"],
+        sequence=row["sequence"],
+        prev_sequence=row["prev_sequence"],
+        checksum=row["checksum"],
+    )
+
+
+def replay_book(
+    rows: Iterable[dict[str, Any]],
+    venue: str,
+    instrument: str,
+    *,
+    depth: int | None = None,
+    checksum: Checksum | None = None,
+) -> tuple[OrderBook, Counter[str]]:
+    """Apply the bronze.book_updates rows of ``instrument``, in the order given, to a new ``OrderBook`` (with the
+    venue's ``depth`` and ``checksum`` where it has them).
+
+    Returns:
+        The book, and how many updates came out with each ``"<kind>:<status>"`` (``"delta:checksum_mismatch"``).
+    """
+    book = OrderBook(venue, instrument, depth=depth, checksum=checksum)
+    statuses: Counter[str] = Counter()
+    for row in rows:
+        if row["instrument"] == instrument:
+            statuses[f"{row['kind']}:{book.apply(book_update_of(row)).status}"] += 1
+    return book, statuses
+
+
+def book_sides(update: BookUpdate) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+    """The bids and asks of a book update as ``OrderBook`` keeps them: ``{price: size}`` per side."""
+    return {level.price: level.size for level in update.bids}, {level.price: level.size for level in update.asks}
 
 
 STARTUP_DEADLINE_S = 15.0

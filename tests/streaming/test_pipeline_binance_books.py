@@ -10,14 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_for_tape, wait_until
+from testkit import book_sides, bronze_rows, instrument_rows, pipeline_env, replay_book, wait_for_tape, wait_until
 
-from contracts.records import BookUpdate, Level
+from contracts.records import BookUpdate
 from streaming import rest
-from streaming.book import OrderBook
 from streaming.venues import binance
-from ticklake.lake import open_catalog
-from ticklake.settings import get_settings
 
 TOTAL = 1500
 DROP_EVERY = 6
@@ -27,30 +24,15 @@ INSTRUMENTS = ["BTC-USDT", "ETH-USDT"]
 def test_books_land_in_bronze_with_gaps_and_replay_to_the_simulators_book(
     broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    port = free_port()
-    truth_file = tmp_path / "truth.jsonl"
-    for key, value in {
-        "TICKLAKE_VENUES": '["binance"]',
-        "TICKLAKE_INSTRUMENTS": '{"binance": ["BTC-USDT", "ETH-USDT"]}',
-        "TICKLAKE_SIM_PORT": str(port),
-        "TICKLAKE_SIM_RATE": "100",
-        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
-        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
-        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
-        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings, truth_file = pipeline_env(
+        monkeypatch, tmp_path, "binance", INSTRUMENTS, rate=100, total=TOTAL, book_drop_every=DROP_EVERY
+    )
     processes.start("sim", "sim")
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", "binance")
 
     def rows(table: str) -> list[dict[str, Any]]:
-        catalog = open_catalog(settings)
-        if not catalog.table_exists(table):
-            return []
-        return catalog.load_table(table).scan().to_arrow().to_pylist()  # type: ignore[no-any-return]
+        return bronze_rows(settings, table)
 
     wait_for_tape(truth_file, TOTAL, 120)
     base = settings.rest_url("binance")
@@ -61,38 +43,12 @@ def test_books_land_in_bronze_with_gaps_and_replay_to_the_simulators_book(
 
     final = {instrument: final_depth(instrument) for instrument in INSTRUMENTS}  # trading has stopped
 
-    def replayed(instrument: str) -> OrderBook:
-        book = OrderBook("binance", instrument)
-        updates = sorted(
-            (row for row in rows("bronze.book_updates") if row["instrument"] == instrument),
-            key=lambda row: (row["kafka_partition"], row["kafka_offset"]),
-        )
-        assert len({row["kafka_partition"] for row in updates}) <= 1  # keyed by instrument: one partition
-        for row in updates:
-            book.apply(
-                BookUpdate(
-                    venue=row["venue"],
-                    instrument=row["instrument"],
-                    symbol=row["symbol"],
-                    kind=row["kind"],
-                    bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
-                    asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
-                    ts_event=row["ts_event"],
-                    ts_recv=row["ts_recv"],
-                    first_sequence=row["first_sequence"],
-                    sequence=row["sequence"],
-                )
-            )
-        return book
-
     def converged() -> bool:
         for instrument, depth in final.items():
-            book = replayed(instrument)
-            wanted_bids = {level.price: level.size for level in depth.bids}
-            wanted_asks = {level.price: level.size for level in depth.asks}
+            book, _ = replay_book(instrument_rows(rows("bronze.book_updates"), instrument), "binance", instrument)
             if not (book.synced and book.sequence == depth.sequence):
                 return False
-            if (book.bids, book.asks) != (wanted_bids, wanted_asks):
+            if (book.bids, book.asks) != book_sides(depth):
                 return False
         return True
 

@@ -19,14 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_for_tape, wait_until
+from testkit import book_sides, bronze_rows, instrument_rows, pipeline_env, replay_book, wait_for_tape, wait_until
 from websockets.asyncio.client import connect
 
-from contracts.records import BookUpdate, Level
-from streaming.book import OrderBook
+from contracts.records import BookUpdate
 from streaming.venues import coinbase
-from ticklake.lake import open_catalog
-from ticklake.settings import Settings, get_settings
+from ticklake.settings import Settings
 
 TOTAL = 1500
 DROP_EVERY = 25
@@ -52,65 +50,24 @@ def final_books(settings: Settings) -> dict[str, BookUpdate]:
 def test_coinbase_books_and_tickers_land_in_bronze_with_frame_gaps_resynced_by_resubscribing(
     broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    truth_file = tmp_path / "truth.jsonl"
-    for key, value in {
-        "TICKLAKE_VENUES": '["coinbase"]',
-        "TICKLAKE_INSTRUMENTS": json.dumps({"coinbase": INSTRUMENTS}),
-        "TICKLAKE_SIM_PORT": str(free_port()),
-        "TICKLAKE_SIM_RATE": "250",
-        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
-        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
-        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
-        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings, truth_file = pipeline_env(
+        monkeypatch, tmp_path, "coinbase", INSTRUMENTS, rate=250, total=TOTAL, book_drop_every=DROP_EVERY
+    )
     processes.start("sim", "sim")
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", "coinbase")
 
     def rows(table: str, *fields: str) -> list[dict[str, Any]]:
-        catalog = open_catalog(settings)
-        if not catalog.table_exists(table):
-            return []
-        scan = catalog.load_table(table).scan(selected_fields=fields or ("*",))
-        return scan.to_arrow().to_pylist()  # type: ignore[no-any-return]
-
-    def in_offset_order(table: str, instrument: str) -> list[dict[str, Any]]:
-        found = [row for row in rows(table) if row["instrument"] == instrument]
-        assert len({row["kafka_partition"] for row in found}) <= 1  # keyed by instrument: one partition
-        return sorted(found, key=lambda row: row["kafka_offset"])
+        return bronze_rows(settings, table, *fields)
 
     truth = wait_for_tape(truth_file, TOTAL, 60)
     assert all(line["sent"] for line in truth)
     final = final_books(settings)  # trading has stopped: the books change no more
 
-    def replayed(instrument: str) -> OrderBook:
-        book = OrderBook("coinbase", instrument)
-        for row in in_offset_order("bronze.book_updates", instrument):
-            book.apply(
-                BookUpdate(
-                    venue=row["venue"],
-                    instrument=row["instrument"],
-                    symbol=row["symbol"],
-                    kind=row["kind"],
-                    bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
-                    asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
-                    ts_event=row["ts_event"],
-                    ts_recv=row["ts_recv"],
-                    first_sequence=row["first_sequence"],
-                    sequence=row["sequence"],
-                    prev_sequence=row["prev_sequence"],
-                )
-            )
-        return book
-
     def converged() -> bool:
         for instrument, snapshot in final.items():
-            book = replayed(instrument)
-            wanted = ({lv.price: lv.size for lv in snapshot.bids}, {lv.price: lv.size for lv in snapshot.asks})
-            if not book.synced or (book.bids, book.asks) != wanted:
+            book, _ = replay_book(instrument_rows(rows("bronze.book_updates"), instrument), "coinbase", instrument)
+            if not book.synced or (book.bids, book.asks) != book_sides(snapshot):
                 return False
         return True
 
@@ -162,7 +119,7 @@ def test_coinbase_books_and_tickers_land_in_bronze_with_frame_gaps_resynced_by_r
     wait_until(lambda: {r["instrument"] for r in rows("bronze.tickers")} == set(INSTRUMENTS), 30, "bronze.tickers")
     for instrument, snapshot in final.items():
         tape = [line for line in truth if line["instrument"] == instrument]
-        last = in_offset_order("bronze.tickers", instrument)[-1]
+        last = instrument_rows(rows("bronze.tickers"), instrument)[-1]
         assert (last["best_bid"], last["best_bid_size"]) == (snapshot.bids[0].price, snapshot.bids[0].size)
         assert (last["best_ask"], last["best_ask_size"]) == (snapshot.asks[0].price, snapshot.asks[0].size)
         assert last["last_price"] == Decimal(tape[-1]["price"]) and last["venue"] == "coinbase"

@@ -10,23 +10,29 @@ created, determined and settled, and every trade of the tape lands in bronze.tra
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_for_tape, wait_until
+from testkit import (
+    book_sides,
+    bronze_rows,
+    in_offset_order,
+    instrument_rows,
+    pipeline_env,
+    replay_book,
+    wait_for_tape,
+    wait_until,
+)
 from websockets.asyncio.client import connect
 
-from contracts.records import BookUpdate, Level
-from streaming.book import OrderBook
+from contracts.records import BookUpdate
 from streaming.feeds.kalshi_keys import resolve_key
 from streaming.simulator import kalshi_wire
 from streaming.venues import kalshi
-from ticklake.lake import open_catalog
-from ticklake.settings import Settings, get_settings
+from ticklake.settings import Settings
 
 TOTAL = 1500
 DROP_EVERY = 40
@@ -55,65 +61,25 @@ def final_books(settings: Settings) -> dict[str, BookUpdate]:
 def test_kalshi_books_tickers_and_lifecycle_land_in_bronze_and_books_replay_to_the_simulators(
     broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    truth_file = tmp_path / "truth.jsonl"
-    for key, value in {
-        "TICKLAKE_VENUES": '["kalshi"]',
-        "TICKLAKE_INSTRUMENTS": json.dumps({"kalshi": INSTRUMENTS}),
-        "TICKLAKE_SIM_PORT": str(free_port()),
-        "TICKLAKE_SIM_RATE": "250",
-        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
-        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
-        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
-        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings, truth_file = pipeline_env(
+        monkeypatch, tmp_path, "kalshi", INSTRUMENTS, rate=250, total=TOTAL, book_drop_every=DROP_EVERY
+    )
     processes.start("sim", "sim")
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", "kalshi")
 
     def rows(table: str) -> list[dict[str, Any]]:
-        catalog = open_catalog(settings)
-        if not catalog.table_exists(table):
-            return []
-        return catalog.load_table(table).scan().to_arrow().to_pylist()  # type: ignore[no-any-return]
+        return bronze_rows(settings, table)
 
     truth = wait_for_tape(truth_file, TOTAL, 60)
     assert all(line["sent"] for line in truth)  # no trade fault: every trade went out
     final = final_books(settings)  # trading has stopped: the books change no more
 
-    def replayed(instrument: str, updates: list[dict[str, Any]]) -> OrderBook:
-        book = OrderBook("kalshi", instrument)
-        mine = sorted(
-            (row for row in updates if row["instrument"] == instrument),
-            key=lambda row: (row["kafka_partition"], row["kafka_offset"]),
-        )
-        assert len({row["kafka_partition"] for row in mine}) <= 1  # keyed by instrument: one partition
-        for row in mine:
-            book.apply(
-                BookUpdate(
-                    venue=row["venue"],
-                    instrument=row["instrument"],
-                    symbol=row["symbol"],
-                    kind=row["kind"],
-                    bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
-                    asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
-                    ts_event=row["ts_event"],
-                    ts_recv=row["ts_recv"],
-                    first_sequence=row["first_sequence"],
-                    prev_sequence=row["prev_sequence"],
-                    sequence=row["sequence"],
-                )
-            )
-        return book
-
     def converged() -> bool:
         updates = rows("bronze.book_updates")
         for instrument, snapshot in final.items():
-            book = replayed(instrument, updates)
-            wanted = ({level.price: level.size for level in snapshot.bids}, {lv.price: lv.size for lv in snapshot.asks})
-            if not book.synced or (book.bids, book.asks) != wanted:
+            book, _ = replay_book(instrument_rows(updates, instrument), "kalshi", instrument)
+            if not book.synced or (book.bids, book.asks) != book_sides(snapshot):
                 return False
         return True
 
@@ -133,7 +99,7 @@ def test_kalshi_books_tickers_and_lifecycle_land_in_bronze_and_books_replay_to_t
 
     # Tickers: the last ticker_v2 of each market is its final quote and last trade.
     def tickers() -> list[dict[str, Any]]:
-        return sorted(rows("bronze.tickers"), key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
+        return in_offset_order(rows("bronze.tickers"))
 
     last_trade = {line["instrument"]: line for line in truth}
     wait_until(

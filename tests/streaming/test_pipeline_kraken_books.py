@@ -12,22 +12,18 @@ and the volume of the tape; bronze.lifecycle holds the venue status; every trade
 from __future__ import annotations
 
 import functools
-import json
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_for_tape, wait_until
+from testkit import bronze_rows, in_offset_order, pipeline_env, replay_book, wait_for_tape, wait_until
 
-from contracts.records import BookUpdate, Level
 from streaming.book import OrderBook
 from streaming.simulator import kraken_wire
 from streaming.simulator.books import BookSnapshot, SimBook, text
 from streaming.simulator.market import SimTrade
 from streaming.venues import kraken
-from ticklake.lake import open_catalog
-from ticklake.settings import get_settings
 
 TOTAL = 1500
 DROP_EVERY = 25
@@ -53,30 +49,15 @@ def levels(pairs: tuple[tuple[int, int], ...]) -> dict[Decimal, Decimal]:
 def test_kraken_books_land_in_bronze_with_checksum_gaps_and_replay_to_the_simulators_book(
     broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    truth_file = tmp_path / "truth.jsonl"
-    for key, value in {
-        "TICKLAKE_VENUES": '["kraken"]',
-        "TICKLAKE_INSTRUMENTS": json.dumps({"kraken": INSTRUMENTS}),
-        "TICKLAKE_SIM_PORT": str(free_port()),
-        "TICKLAKE_SIM_RATE": "250",
-        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
-        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
-        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
-        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings, truth_file = pipeline_env(
+        monkeypatch, tmp_path, "kraken", INSTRUMENTS, rate=250, total=TOTAL, book_drop_every=DROP_EVERY
+    )
     processes.start("sim", "sim")
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", "kraken")
 
     def rows(table: str) -> list[dict[str, Any]]:
-        catalog = open_catalog(settings)
-        if not catalog.table_exists(table):
-            return []
-        found = catalog.load_table(table).scan().to_arrow().to_pylist()
-        return sorted(found, key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
+        return in_offset_order(bronze_rows(settings, table))
 
     truth = wait_for_tape(truth_file, TOTAL, 40)
     assert {line["instrument"] for line in truth} == set(INSTRUMENTS) and all(line["sent"] for line in truth)
@@ -89,26 +70,7 @@ def test_kraken_books_land_in_bronze_with_checksum_gaps_and_replay_to_the_simula
             price_precision=kraken_wire.price_precision(instrument),
             qty_precision=kraken_wire.QTY_PRECISION,
         )
-        book = OrderBook("kraken", instrument, depth=10, checksum=checksum)
-        statuses: Counter[str] = Counter()
-        for row in updates:
-            if row["instrument"] != instrument:
-                continue
-            result = book.apply(
-                BookUpdate(
-                    venue=row["venue"],
-                    instrument=row["instrument"],
-                    symbol=row["symbol"],
-                    kind=row["kind"],
-                    bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
-                    asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
-                    ts_event=row["ts_event"],
-                    ts_recv=row["ts_recv"],
-                    checksum=row["checksum"],
-                )
-            )
-            statuses[f"{row['kind']}:{result.status}"] += 1
-        return book, statuses
+        return replay_book(updates, "kraken", instrument, depth=10, checksum=checksum)
 
     def converged() -> bool:
         updates = rows("bronze.book_updates")

@@ -12,20 +12,26 @@ the last one the final market, and every trade still lands exactly once.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import free_port, wait_for_tape, wait_until
+from testkit import (
+    book_sides,
+    bronze_rows,
+    in_offset_order,
+    instrument_rows,
+    pipeline_env,
+    replay_book,
+    wait_for_tape,
+    wait_until,
+)
 from websockets.asyncio.client import connect
 
-from contracts.records import BookUpdate, Level, Ticker
-from streaming.book import OrderBook
+from contracts.records import BookUpdate, Ticker
 from streaming.venues import krakenfutures
-from ticklake.lake import open_catalog
-from ticklake.settings import Settings, get_settings
+from ticklake.settings import Settings
 
 VENUE = "krakenfutures"
 TOTAL = 1500
@@ -65,68 +71,26 @@ def final_books(settings: Settings) -> dict[str, BookUpdate]:
 def test_book_gaps_resubscribe_and_bronze_replays_to_the_simulators_books(
     broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    truth_file = tmp_path / "truth.jsonl"
-    for key, value in {
-        "TICKLAKE_VENUES": json.dumps([VENUE]),
-        "TICKLAKE_INSTRUMENTS": json.dumps({VENUE: INSTRUMENTS}),
-        "TICKLAKE_SIM_PORT": str(free_port()),
-        "TICKLAKE_SIM_RATE": "200",
-        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
-        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
-        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
-        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings, truth_file = pipeline_env(
+        monkeypatch, tmp_path, VENUE, INSTRUMENTS, rate=200, total=TOTAL, book_drop_every=DROP_EVERY
+    )
     processes.start("sim", "sim")
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", VENUE)
 
     def rows(table: str) -> list[dict[str, Any]]:
-        catalog = open_catalog(settings)
-        if not catalog.table_exists(table):
-            return []
-        found = catalog.load_table(table).scan().to_arrow().to_pylist()
-        return [row for row in found if row["venue"] == VENUE]
-
-    def in_offset_order(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return sorted(found, key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
+        return [row for row in bronze_rows(settings, table) if row["venue"] == VENUE]
 
     truth = wait_for_tape(truth_file, TOTAL, 60)
     final = final_books(settings)  # the tape is complete: trading has stopped, the books change no more
 
-    def replayed(instrument: str, updates: list[dict[str, Any]]) -> OrderBook:
-        book = OrderBook(VENUE, instrument)
-        mine = in_offset_order([row for row in updates if row["instrument"] == instrument])
-        assert len({row["kafka_partition"] for row in mine}) <= 1  # keyed by instrument: one partition
-        for row in mine:
-            book.apply(
-                BookUpdate(
-                    venue=row["venue"],
-                    instrument=row["instrument"],
-                    symbol=row["symbol"],
-                    kind=row["kind"],
-                    bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
-                    asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
-                    ts_event=row["ts_event"],
-                    ts_recv=row["ts_recv"],
-                    first_sequence=row["first_sequence"],
-                    sequence=row["sequence"],
-                    prev_sequence=row["prev_sequence"],
-                    checksum=row["checksum"],
-                )
-            )
-        return book
-
     def converged() -> bool:
         updates = rows("bronze.book_updates")
         for instrument, snapshot in final.items():
-            book = replayed(instrument, updates)
+            book, _ = replay_book(instrument_rows(updates, instrument), VENUE, instrument)
             if not (book.synced and book.sequence == snapshot.sequence):
                 return False
-            wanted = ({lv.price: lv.size for lv in snapshot.bids}, {lv.price: lv.size for lv in snapshot.asks})
-            if (book.bids, book.asks) != wanted:
+            if (book.bids, book.asks) != book_sides(snapshot):
                 return False
         return True
 

@@ -17,16 +17,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import complete_jsonl, free_port, wait_for_tape, wait_until
+from testkit import (
+    book_sides,
+    bronze_rows,
+    complete_jsonl,
+    instrument_rows,
+    pipeline_env,
+    replay_book,
+    wait_for_tape,
+    wait_until,
+)
 
-from contracts.records import BookUpdate, Level
+from contracts.records import BookUpdate
 from streaming import rest
 from streaming.book import OrderBook
 from streaming.simulator import polymarket_wire
 from streaming.venues import polymarket
 from streaming.venues.polymarket import top_of_book_checksum
-from ticklake.lake import open_catalog
-from ticklake.settings import DEFAULT_INSTRUMENTS, get_settings
+from ticklake.settings import DEFAULT_INSTRUMENTS
 
 TOTAL = 1500
 DROP_EVERY = 10
@@ -37,33 +45,15 @@ INSTRUMENTS = [A, B]
 def test_books_land_in_bronze_with_top_of_book_gaps_and_replay_to_the_simulators_book(
     broker: str, processes: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    truth_file = tmp_path / "truth.jsonl"
-    for key, value in {
-        "TICKLAKE_VENUES": '["polymarket"]',
-        "TICKLAKE_SIM_PORT": str(free_port()),
-        "TICKLAKE_SIM_RATE": "150",  # per instrument: 300 trades/s
-        "TICKLAKE_SIM_MAX_TRADES": str(TOTAL),
-        "TICKLAKE_SIM_GROUND_TRUTH": str(truth_file),
-        "TICKLAKE_SINK_BATCH_SECONDS": "0.3",
-        "TICKLAKE_SIM_BOOK_DROP_EVERY": str(DROP_EVERY),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings, truth_file = pipeline_env(  # the default instruments; rate 150 per instrument: 300 trades/s
+        monkeypatch, tmp_path, "polymarket", None, rate=150, total=TOTAL, book_drop_every=DROP_EVERY
+    )
     processes.start("sim", "sim")
     processes.start("sink", "sink")
     processes.start("collector", "capture", "--venue", "polymarket")  # retries until the simulator listens
 
     def rows(table: str) -> list[dict[str, Any]]:
-        catalog = open_catalog(settings)
-        if not catalog.table_exists(table):
-            return []
-        return catalog.load_table(table).scan().to_arrow().to_pylist()  # type: ignore[no-any-return]
-
-    def in_offset_order(table: str, instrument: str) -> list[dict[str, Any]]:
-        found = [row for row in rows(table) if row["instrument"] == instrument]
-        assert len({row["kafka_partition"] for row in found}) <= 1  # keyed by instrument: one partition
-        return sorted(found, key=lambda row: (row["kafka_partition"], row["kafka_offset"]))
+        return bronze_rows(settings, table)
 
     wait_for_tape(truth_file, TOTAL, 60)
     base = settings.rest_url("polymarket")
@@ -76,31 +66,13 @@ def test_books_land_in_bronze_with_top_of_book_gaps_and_replay_to_the_simulators
     final = {instrument: final_book(instrument) for instrument in INSTRUMENTS}  # trading has stopped
 
     def replayed(instrument: str) -> tuple[OrderBook, Counter[str]]:
-        book = OrderBook("polymarket", instrument, checksum=top_of_book_checksum)
-        statuses: Counter[str] = Counter()
-        for row in in_offset_order("bronze.book_updates", instrument):
-            update = BookUpdate(
-                venue=row["venue"],
-                instrument=row["instrument"],
-                symbol=row["symbol"],
-                kind=row["kind"],
-                bids=tuple(Level(level["price"], level["size"]) for level in row["bids"]),
-                asks=tuple(Level(level["price"], level["size"]) for level in row["asks"]),
-                ts_event=row["ts_event"],
-                ts_recv=row["ts_recv"],
-                checksum=row["checksum"],
-            )
-            statuses[f"{update.kind}:{book.apply(update).status}"] += 1
-        return book, statuses
+        updates = instrument_rows(rows("bronze.book_updates"), instrument)
+        return replay_book(updates, "polymarket", instrument, checksum=top_of_book_checksum)
 
     def converged() -> bool:
         for instrument, (depth, _) in final.items():
             book, _ = replayed(instrument)
-            wanted = (
-                {level.price: level.size for level in depth.bids},
-                {level.price: level.size for level in depth.asks},
-            )
-            if not book.synced or (book.bids, book.asks) != wanted:
+            if not book.synced or (book.bids, book.asks) != book_sides(depth):
                 return False
         return True
 
@@ -143,7 +115,7 @@ def test_books_land_in_bronze_with_top_of_book_gaps_and_replay_to_the_simulators
 
     # Tickers (price_change tops and best_bid_ask): each asset's last one is its final top of book.
     for instrument, (depth, _) in final.items():
-        tickers = in_offset_order("bronze.tickers", instrument)
+        tickers = instrument_rows(rows("bronze.tickers"), instrument)
         assert len(tickers) > 100
         top = (depth.bids[-1].price if depth.bids else None, depth.asks[-1].price if depth.asks else None)
         assert (tickers[-1]["best_bid"], tickers[-1]["best_ask"]) == top  # best last in the venue's order
