@@ -46,8 +46,10 @@ documented frames in ``tests/fixtures/kraken/``):
   match the subscriber's book, which must resubscribe for a snapshot; the silence fault silences books too.
   **Tickers**: ``trades`` subscribers get an update per pair that traded in a tick, ``bbo`` subscribers one per
   change of the best bid or ask; the statistics cover the last 24 hours of the tape. When ``sim_max_trades`` is
-  reached, the tick that reaches it sends the last book and ticker changes without faults, and nothing changes
-  afterwards: a client then resubscribing gets the final book.
+  reached, the tick that reaches it sends the last book and ticker changes without faults (a stream whose last
+  update was lost with nothing after it to reveal it gets the changes since the view its subscribers hold, so
+  every subscriber ends with the final book), and nothing changes afterwards: a client then resubscribing gets
+  the final book.
 * ``GET /0/public/Trades?pair=&since=&count=`` -- the generated trades of a pair (the ones the wire never
   delivered too, as the venue's history has them), for gap repair. ``pair`` may be the altname (``XBTUSD``),
   the internal name (``XXBTZUSD``), the v2 symbol (``BTC/USD``) or ``BTCUSD``. ``since`` is in epoch
@@ -140,6 +142,8 @@ class KrakenSim(VenueSim):
         self.tickers_sent = 0
         self._applied: dict[str, int] = {}
         self._views: dict[tuple[str, int], BookSnapshot] = {}
+        self._unrevealed: dict[tuple[str, int], BookSnapshot] = {}
+        """Per stream with a lost update no later update revealed yet: the view subscribers still hold."""
         self._update_counts: dict[tuple[str, int], int] = {}
         self._tops: dict[str, tuple[tuple[int, int] | None, tuple[int, int] | None]] = {
             instrument: (book.best_bid(), book.best_ask()) for instrument, book in self.books.items()
@@ -402,20 +406,29 @@ class KrakenSim(VenueSim):
                 streams.setdefault((instrument, depth), []).append(client)
         for stream in [stream for stream in self._views if stream not in streams]:
             del self._views[stream]
+            self._unrevealed.pop(stream, None)
         for stream, clients in streams.items():
             instrument, depth = stream
             old = self._views.get(stream)
             book = self.books[instrument]
-            if old is not None and old.last_id == book.update_id:
+            unchanged = old is not None and old.last_id == book.update_id
+            if unchanged and (now is not None or stream not in self._unrevealed):
                 continue
             new = book.snapshot(depth)
             self._views[stream] = new
-            if old is None or (old.bids, old.asks) == (new.bids, new.asks) or silent:
+            if now is None:  # the last changes: a loss no later update revealed is healed from the view before it
+                old = self._unrevealed.pop(stream, old)
+            if old is None or (old.bids, old.asks) == (new.bids, new.asks):
+                continue
+            if silent:
+                self._unrevealed.setdefault(stream, old)
                 continue
             counted = self._update_counts[stream] = self._update_counts.get(stream, 0) + 1
             if now is not None and self.book_drop_every and counted % self.book_drop_every == 0:
+                self._unrevealed.setdefault(stream, old)
                 self.book_updates_dropped += 1
                 continue
+            self._unrevealed.pop(stream, None)
             changes = (
                 kraken_wire.book_changes(old.bids, new.bids, depth, "bid"),
                 kraken_wire.book_changes(old.asks, new.asks, depth, "ask"),
