@@ -8,7 +8,13 @@ them): the day's build must leave those to the next day.
 Prints: how long writing the days took; the read time of the day (pyiceberg scan vs DuckDB over the
 Iceberg data files' Parquet); trades/s of building silver.trades (with the cross-day comparison) + the
 three candle intervals; the wall time of the one-day backfill through silver (trades, late trades,
-candles and the live-vs-batch check, one Dagster run); the peak RSS of the process.
+candles and the live-vs-batch check, one Dagster run); then that of the day's marts (``marts_job`` of the
+code location, one Dagster run on the same instance: the dbt build through dagster-dbt with the real dbt,
+then the publication to ``gold.*``), once the ``marts_after_silver`` automation, evaluated on that
+instance, requested exactly that day of every mart; the gold daily summary is checked to hold the day
+(every instrument, every silver trade); the wall time through silver and the marts together; the peak
+RSS of the process (dbt runs in a process of its own, not counted). The dbt manifest is prepared
+before the timing (the code location is loaded then, as in the daemon). dbt's log goes to stderr.
 
     .venv/bin/python bench/silver_build.py [--trades 10000000] [--keep DIR]
 """
@@ -16,10 +22,12 @@ candles and the live-vs-batch check, one Dagster run); the peak RSS of the proce
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -140,9 +148,11 @@ def main() -> None:
     os.environ["TICKLAKE_STATE_DIR"] = str(state)
     os.environ.setdefault("TICKLAKE_PARTITIONS_START", "2026-01-01")
 
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, evaluate_automation_conditions
 
     from contracts.tables import BRONZE_TRADES, CANDLE_INTERVALS, SILVER_TRADES
+    from orchestration.definitions import defs  # loads the code location: the dbt manifest is prepared here
+    from orchestration.defs.marts.sensors import MARTS_SELECTION
     from orchestration.defs.silver.backfill import backfill, resolve_assets
     from orchestration.defs.silver.candles import build_all_candles
     from orchestration.defs.silver.lakeio import read_day, read_day_edges, replace_day
@@ -187,7 +197,9 @@ def main() -> None:
         tasks = bronze.scan(row_filter=on_day(DAY)).plan_files()
         files = [task.file.file_path.removeprefix("file://") for task in tasks]
         started = time.perf_counter()
-        direct = duckdb.sql(f"SELECT * FROM read_parquet({files!r})").to_arrow_table()
+        relation = duckdb.sql(f"SELECT * FROM read_parquet({files!r})")
+        assert relation is not None  # a SELECT always gives a relation
+        direct = relation.to_arrow_table()
         duckdb_read = time.perf_counter() - started
         del direct
         print(
@@ -224,20 +236,66 @@ def main() -> None:
             "(read, build)"
         )
         print(f"silver.trades + candles: {n / total:,.0f} trades/s ({total:.1f} s)")
+
+        silver_rows = unique.num_rows
         del unique, trades, candles
 
-        started = time.perf_counter()
+        marts_job = defs.resolve_job_def("marts_job")
+        marts_keys = MARTS_SELECTION.resolve(defs.resolve_asset_graph())
         with DagsterInstance.ephemeral() as instance:
+            # the sensor's first tick: what happened before it is history, nothing is requested
+            tick = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=MARTS_SELECTION)
+            assert tick.total_requested == 0, tick.total_requested
+
+            started = time.perf_counter()
             [outcome] = backfill(instance, [DAY.isoformat()], resolve_assets(None))
-        backfill_seconds = time.perf_counter() - started
-        assert outcome.success, outcome.error
-        assert outcome.metadata["silver/trades"]["kept_by_another_day"] == STRADDLING, outcome.metadata
-        steps = {key: meta.get("seconds") for key, meta in outcome.metadata.items()}
+            backfill_seconds = time.perf_counter() - started
+            assert outcome.success, outcome.error
+            assert outcome.metadata["silver/trades"]["kept_by_another_day"] == STRADDLING, outcome.metadata
+            steps = {key: meta.get("seconds") for key, meta in outcome.metadata.items()}
+            print(
+                f"one-day backfill through silver (trades, late trades, candles, check; one Dagster run): "
+                f"{backfill_seconds:.1f} s wall; per asset {steps}"
+            )
+
+            # what marts_after_silver requests now: every mart, that day only (the run marts_job makes)
+            tick = evaluate_automation_conditions(
+                defs=defs, instance=instance, asset_selection=MARTS_SELECTION, cursor=tick.cursor
+            )
+            requested = {key: set(tick.get_requested_partitions(key)) for key in marts_keys}
+            assert requested == {key: {DAY.isoformat()} for key in marts_keys}, requested
+
+            started = time.perf_counter()
+            with contextlib.redirect_stdout(sys.stderr):  # dbt's log (dagster-dbt echoes it) beside Dagster's
+                marts = marts_job.execute_in_process(
+                    instance=instance, partition_key=DAY.isoformat(), raise_on_error=False
+                )
+            marts_seconds = time.perf_counter() - started
+        assert marts.success, [str(e.step_failure_data.error) for e in marts.all_events if e.is_step_failure]
+        built = {event.asset_key for event in marts.get_asset_materialization_events()}
+        assert built == marts_keys, sorted(key.to_user_string() for key in marts_keys - built)
+        checks = [evaluation.passed for evaluation in marts.get_asset_check_evaluations()]
+        phases: dict[str, float] = {}
+        for event in marts.get_asset_materialization_events():
+            build_seconds = event.materialization.metadata.get("build_seconds")
+            if build_seconds is not None:
+                phases = dict(build_seconds.value)  # type: ignore[arg-type]
+        summary = catalog.load_table("gold.daily_market_summary").scan(row_filter=on_day(DAY)).to_arrow()
+        instruments = sorted(zip(summary["venue"].to_pylist(), summary["instrument"].to_pylist(), strict=True))
+        assert instruments == [("binance", instrument) for instrument in INSTRUMENTS], instruments
+        gold_trades = pc.sum(summary["trade_count"]).as_py()
+        assert gold_trades == silver_rows, (gold_trades, silver_rows)
         print(
-            f"one-day backfill through silver (trades, late trades, candles, check; one Dagster run): "
-            f"{backfill_seconds:.1f} s wall; per asset {steps}"
+            f"one-day marts (marts_job, one Dagster run: dbt build of {len(marts_keys)} models, "
+            f"{sum(checks)}/{len(checks)} dbt tests passed, gold publication): {marts_seconds:.1f} s wall; "
+            + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in phases.items())
+            + f"; gold.daily_market_summary of {DAY}: {len(instruments)} instruments, {gold_trades:,} trades"
         )
-        print(f"peak RSS: {peak_rss_gib():.1f} GiB")
+        print(
+            f"one-day backfill through silver and the marts: {backfill_seconds + marts_seconds:.1f} s "
+            f"(silver {backfill_seconds:.1f} s, marts {marts_seconds:.1f} s)"
+        )
+        print(f"peak RSS: {peak_rss_gib():.1f} GiB (this process; dbt's own process not counted)")
     finally:
         if args.keep is None:
             shutil.rmtree(state, ignore_errors=True)
