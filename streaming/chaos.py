@@ -27,13 +27,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
+
 from streaming.broker import start_broker
-from ticklake.lake import open_catalog
+from ticklake.lake import committed_offsets, open_catalog
 from ticklake.processes import spawn, stop_process
 from ticklake.settings import load_settings
 
 QUIET_SECONDS = 20.0
-"""Once the tape is complete, stop waiting after this long without a new row in bronze."""
+"""Once the tape is complete and the sink has consumed every trade published, stop waiting after this
+long without a new row in bronze (collectors may still be repairing)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,30 @@ def _stored_rows(settings_dir: Path) -> int:
     if snapshot is None or snapshot.summary is None:
         return 0
     return int(snapshot.summary["total-records"] or 0)
+
+
+def sink_caught_up(settings_dir: Path, bootstrap: str) -> bool:
+    """Whether bronze.trades holds everything published to the trades topic so far (its offsets are at the end).
+
+    Rows alone cannot tell a restarted sink still working through a backlog (no commit for a while on a busy
+    machine) from one that has nothing left to store.
+    """
+    settings = load_settings(state_dir=settings_dir)
+    catalog = open_catalog(settings)
+    if not catalog.table_exists("bronze.trades"):
+        return False
+    stored = committed_offsets(catalog.load_table("bronze.trades"))
+    topic = settings.topic("trades")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ticklake-chaos-watch"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        for partition in partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if stored.get((topic, partition), 0) < high:
+                return False
+        return True
+    finally:
+        consumer.close()
 
 
 def _count_lines(path: Path) -> int:
@@ -162,8 +189,11 @@ def run_chaos(
                     stored, last_change = now_stored, now
                 if progress is not None:
                     progress(sent, stored, dealt, total)
-                # done when everything is stored, or when nothing more has landed for QUIET_SECONDS
-                if sent >= total and (stored >= sent or now - last_change > QUIET_SECONDS):
+                # done when everything is stored, or when the sink has caught up with the trades topic and
+                # nothing more has landed for QUIET_SECONDS
+                if sent >= total and stored >= sent:
+                    break
+                if sent >= total and now - last_change > QUIET_SECONDS and sink_caught_up(state, bootstrap):
                     break
             time.sleep(0.05)
         # let the last sink commit whatever is still in flight, then count

@@ -252,7 +252,13 @@ def contracts_check(
 def chaos(
     trades: Annotated[int, typer.Option(help="Trades the simulator sends.")] = 1_000_000,
     kills: Annotated[int, typer.Option(help="SIGKILLs dealt to the bronze sink while trades flow.")] = 20,
-    rate: Annotated[float, typer.Option(help="Simulator trades/s per instrument.")] = 1000.0,
+    rate: Annotated[
+        float,
+        typer.Option(
+            help="Simulator trades/s per instrument. Polymarket's Data API pages back 10,000 trades per market at "
+            "most: above about 500/s per outcome, a disconnect can lose more than its catch-up can reach."
+        ),
+    ] = 300.0,
     drop_every: Annotated[float, typer.Option(help="The simulator drops every connection this often (s).")] = 5.0,
     seed: Annotated[int, typer.Option(help="Seeds the simulator and the kill timing.")] = 7,
     venue: Annotated[
