@@ -187,6 +187,12 @@ def committed_history(table: Table) -> list[SnapshotLogEntry]:
     return [entry for entry in metadata.snapshot_log if entry.timestamp_ms < horizon or entry.timestamp_ms in commits]
 
 
+def snapshot_current_at(table: Table, timestamp_ms: int) -> int | None:
+    """The id of the snapshot that was the table's current one at ``timestamp_ms`` (``None``: none yet)."""
+    current = [entry.snapshot_id for entry in committed_history(table) if entry.timestamp_ms <= timestamp_ms]
+    return current[-1] if current else None
+
+
 def parse_row_filter(text: str) -> BooleanExpression:
     """An Iceberg row filter from its text, e.g. ``event_date = '2026-11-21' and venue = 'binance'``.
 

@@ -27,7 +27,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 
 from contracts.tables import TableDef
-from ticklake.lake import on_day, sink_snapshot
+from ticklake.lake import on_day, sink_snapshot, snapshot_current_at
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ def partition_days(table: Table) -> list[dt.date]:
 def expire_snapshots(catalog: Catalog, table_def: TableDef, older_than: dt.timedelta, now: dt.datetime) -> int:
     """Expire the snapshots older than ``now - older_than``.
 
-    The current snapshot and the sink's newest one (which holds the Kafka offsets) always stay.
+    The current snapshot, the sink's newest one (which holds the Kafka offsets) and the one that was
+    current at ``now - older_than`` (time travel to any moment of the retention reads it) always stay.
 
     Returns:
         How many snapshots were expired.
@@ -157,6 +158,9 @@ def expire_snapshots(catalog: Catalog, table_def: TableDef, older_than: dt.timed
     before = len(table.snapshots())
     cutoff = now - older_than
     keep = {s.snapshot_id for s in (table.current_snapshot(), sink_snapshot(table)) if s is not None}
+    at_cutoff = snapshot_current_at(table, int(cutoff.timestamp() * 1000))
+    if at_cutoff is not None:
+        keep.add(at_cutoff)
     expired = [
         s.snapshot_id
         for s in table.snapshots()

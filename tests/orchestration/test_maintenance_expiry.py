@@ -5,9 +5,9 @@ import datetime as dt
 import pyarrow as pa
 
 from contracts.tables import SILVER_TRADES
-from orchestration.defs.maintenance.expiry import expire_table, snapshot_current_at
+from orchestration.defs.maintenance.expiry import expire_table
 from orchestration.defs.silver.lakeio import replace_day
-from ticklake.lake import committed_history, open_catalog, read_table
+from ticklake.lake import committed_history, open_catalog, read_table, snapshot_current_at
 from ticklake.timeutil import NS_PER_SECOND, date_to_ns
 
 DAY = dt.date(2026, 11, 20)

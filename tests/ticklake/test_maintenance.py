@@ -12,7 +12,7 @@ from dagster import instance_for_test
 from contracts.tables import BRONZE_TRADES, EVENT_DATES_KEY, OFFSETS_PREFIX
 from orchestration.defs.maintenance.jobs import table_maintenance
 from orchestration.defs.resources import LakeResource
-from ticklake.lake import committed_offsets, ensure_table, open_catalog
+from ticklake.lake import committed_history, committed_offsets, ensure_table, open_catalog, read_table
 from ticklake.maintenance import (
     MAINTENANCE_KEY,
     compact_partition,
@@ -156,3 +156,21 @@ def test_maintenance_job_runs_in_dagster(settings):
     assert by_table["bronze/trades"]["rows"].value == 50
     assert {"bronze/raw_messages", "bronze/dead_letters", "silver/candles"} <= set(by_table)
     assert len(partition_files(catalog.load_table("bronze.trades"), DAY)) == 1
+
+
+def test_expiry_keeps_the_snapshot_current_at_the_retention_start_for_time_travel(settings):
+    catalog = open_catalog(settings)
+    ensure_table(catalog, BRONZE_TRADES)
+    for chunk in range(4):
+        sink_like_append(catalog, rows_for(DAY, chunk * 10, 10), (chunk + 1) * 10)
+    commits = committed_history(catalog.load_table("bronze.trades"))
+    third, fourth = commits[2], commits[3]
+    assert third.timestamp_ms < fourth.timestamp_ms - 1
+    start = dt.datetime.fromtimestamp((fourth.timestamp_ms - 1) / 1000, tz=dt.UTC)  # the third was current then
+
+    expired = expire_snapshots(catalog, BRONZE_TRADES, dt.timedelta(0), start)
+
+    table = catalog.load_table("bronze.trades")
+    assert expired == 2 and {s.snapshot_id for s in table.snapshots()} == {third.snapshot_id, fourth.snapshot_id}
+    assert read_table(catalog, "bronze.trades", as_of=start).num_rows == 30  # as_of the retention start still reads
+    assert read_table(catalog, "bronze.trades").num_rows == 40

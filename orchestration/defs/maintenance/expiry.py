@@ -13,7 +13,8 @@ A snapshot older than the retention is expired unless a reader may still need it
   between two commits, the tables it has not reached yet still point at the previous publication,
   and the tables it has reached keep that previous publication's snapshot for their readers.
 
-Bronze keeps its own rule (:func:`ticklake.maintenance.expire_snapshots`: the sink's offsets).
+Bronze keeps its own rule (:func:`ticklake.maintenance.expire_snapshots`: the sink's offsets, and the
+snapshot current at the retention start too).
 Expiry only drops snapshot metadata; data files are left on disk.
 """
 
@@ -29,7 +30,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError
 from pyiceberg.table import Table
 
 from orchestration.defs.marts.publish import GOLD_NAMESPACE, PUBLICATION_KEY
-from ticklake.lake import committed_history
+from ticklake.lake import snapshot_current_at
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,6 @@ class Expiry:
     """Snapshots left, recent ones included."""
     pinned: int
     """Snapshots older than the retention kept because a reader may need them."""
-
-
-def snapshot_current_at(table: Table, timestamp_ms: int) -> int | None:
-    """The id of the snapshot that was the table's current one at ``timestamp_ms`` (``None``: none yet)."""
-    current = [entry.snapshot_id for entry in committed_history(table) if entry.timestamp_ms <= timestamp_ms]
-    return current[-1] if current else None
 
 
 def publication_of(table: Table) -> str | None:
