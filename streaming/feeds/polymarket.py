@@ -36,7 +36,8 @@ Conventions (see :mod:`streaming.venues.polymarket`, which cites the Polymarket 
   instrument's market (``settings.rest_url("polymarket")`` + ``/trades``, the request of
   :func:`~streaming.venues.polymarket.rest_trades_request`: newest first, ``limit``/``offset`` paging,
   ``takerOnly=true``), pages back until the rows are older than the window (or the API's offset limit
-  of 10000), and keeps the instrument's rows in the window with
+  of 10000: what lies beyond is out of reach for good, logged as an error, and the connection counts
+  as reconciled so later catch-ups do not page back to it again), and keeps the instrument's rows in the window with
   :func:`~streaming.venues.polymarket.parse_rest_trades`. The ids are the transaction hashes, the same
   as the stream's, so the collector's deduplication on (symbol, trade id) drops what it already has.
 * **Window.** Since nothing on the wire reveals what a connection lost while it was open (a frame the
@@ -226,7 +227,13 @@ class PolymarketFeed:
     def _fetch_market(
         self, market: str, instruments: Sequence[str], windows: Mapping[str, int], found: dict[tuple[str, str], Trade]
     ) -> bool:
-        """Page one market's trades back to its instruments' earliest window start; whether it got there."""
+        """Page one market's trades back to its instruments' earliest window start.
+
+        Returns:
+            Whether nothing more can be fetched: the window start was reached, or the Data API's offset
+            limit was (older trades are out of its reach for good, so asking again would not help: the
+            loss is logged as an error, and the connections count as reconciled).
+        """
         earliest = min(windows[instrument] for instrument in instruments)
         offset = 0
         while True:
@@ -244,13 +251,15 @@ class PolymarketFeed:
                 return True
             offset += PAGE_ROWS
             if offset > MAX_OFFSET:
-                log.warning(
-                    "polymarket catch-up: market %s has more than %d trades since %d s; older ones are out of reach",
+                log.error(
+                    "polymarket catch-up: market %s has more than %d trades since %d s: the ones before %d s are "
+                    "out of the Data API's reach and may be lost",
                     market,
                     MAX_OFFSET,
                     earliest // NS_PER_SECOND,
+                    oldest,
                 )
-                return False
+                return True
 
 
 def feed(settings: Settings) -> VenueFeed:

@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from contracts.records import BookUpdate, Level, Ticker, Trade
 from streaming.book import OrderBook
 from streaming.book_sync import BookSync
+from streaming.feeds import polymarket as polymarket_feed
 from streaming.feeds.polymarket import (
     CLOCK_MARGIN_NS,
     PAGE_ROWS,
@@ -290,5 +291,44 @@ def test_resubscribe_asks_the_simulator_for_a_fresh_book_on_the_live_connection(
             await ws.send(polymarket.PING_MESSAGE)
             while await ws.recv() != "PONG":
                 pass
+
+    run(scenario)
+
+
+def test_trades_beyond_the_data_apis_offset_limit_are_reported_once_not_paged_for_forever(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(polymarket_feed, "MAX_OFFSET", 2 * PAGE_ROWS)  # 1,500 rows reachable: the venue's 10,000 scaled
+    settings = sim_settings(sim_max_trades=4500, sim_rate=150.0)  # about 3,000 rows of A's market over 10 s
+    out_of_reach = "out of the Data API's reach"
+
+    async def scenario() -> None:
+        state = PolymarketFeed(settings)
+        async with open_simulator(settings, venues=["polymarket"]) as sim:
+            async with connect(state.url) as first:
+                await state.on_connect(first)
+                await asyncio.wait_for(sim.tasks["polymarket"], TIMEOUT)
+                await first.send(polymarket.PING_MESSAGE)
+                live: list[Trade] = []
+                while (parsed := state.parse(await first.recv(), time.time_ns())).control != "heartbeat":
+                    live += [r for r in parsed.records if isinstance(r, Trade) and r.instrument == A]
+            last = live[-1].ts_event
+            with caplog.at_level("ERROR", logger="streaming.feeds.polymarket"):
+                # the first connection's trades of A's market exceed the reachable rows: reported
+                await asyncio.to_thread(state.catch_up, {A: last})
+                assert out_of_reach in caplog.text
+                caplog.clear()
+                async with connect(state.url) as second:  # the previous connection is re-read once more
+                    await state.on_connect(second)
+                await asyncio.to_thread(state.catch_up, {A: last})
+                assert out_of_reach in caplog.text
+                caplog.clear()
+                async with connect(state.url) as third:  # now only what is after the second one's start
+                    await state.on_connect(third)
+                caught = await asyncio.to_thread(state.catch_up, {A: last})
+                assert out_of_reach not in caplog.text
+            window = (last - CLOCK_MARGIN_NS) // SECOND * SECOND
+            mine = [t for t in caught if t.instrument == A]
+            assert mine and all(t.ts_event >= window for t in mine)
 
     run(scenario)
