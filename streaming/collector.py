@@ -42,7 +42,7 @@ from streaming.book_sync import BookSync, SyncActions
 from streaming.bus import ensure_topics, make_producer
 from streaming.errors import BrokerError, ParseError, StreamingError
 from streaming.feeds.base import VenueFeed
-from streaming.gaps import SequenceTracker
+from streaming.gaps import Observation, SequenceTracker
 from streaming.transport import Backoff, Frame, stream_frames
 from streaming.venues.base import ParsedFrame
 from ticklake.settings import Settings
@@ -230,37 +230,48 @@ class Collector:
         return True
 
     def _check_sequences(self, frame: Frame, parsed: ParsedFrame, ts_ingest: int) -> None:
-        """Record every skipped range of sequence numbers as a gap, or as book gaps (``feed.book_gaps``)."""
+        """Record every skipped range of sequence numbers as a gap, or as book gaps (``feed.book_gaps``).
+
+        The frame's numbers come first, then its horizons (``feed.horizons``: how far a stream has got).
+        """
         assert self.feed.sequences is not None
         for stream, number in self.feed.sequences(parsed):
             seen = self._tracker.observe(stream, number)
-            if seen.outcome != "gap":
-                continue
-            assert seen.missing_from is not None and seen.missing_to is not None
-            gap = Gap(
-                venue=self.feed.venue,
-                stream=stream,
-                connection_id=frame.connection_id,
-                first_missing=seen.missing_from,
-                last_missing=seen.missing_to,
-                missing=seen.missing,
-                ts_recv=frame.ts_recv,
-            )
-            self.stats.gaps += 1
-            self.stats.missing += seen.missing
-            log.warning(
-                "collector %s: gap in %s: %d..%d missing", self.feed.venue, stream, gap.first_missing, gap.last_missing
-            )
-            self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
-            books = list(self.feed.book_gaps(stream)) if self.feed.book_gaps is not None else []
-            if books and self.books is not None:
-                # Lost frames, not trades to fetch: the books they may have touched resynchronise.
-                self._connection_id = frame.connection_id
-                for instrument in books:
-                    actions = self.books.desync(instrument, gap.first_missing, gap.last_missing)
-                    self._act(actions, instrument, frame.ts_recv, ts_ingest)
-            elif self.feed.repair is not None:
-                self._gaps_found.append(gap)
+            if seen.outcome == "gap":
+                self._record_gap(frame, stream, seen, ts_ingest)
+        if self.feed.horizons is not None:
+            for stream, last in self.feed.horizons(parsed):
+                seen = self._tracker.reveal(stream, last)
+                if seen.outcome == "gap":
+                    self._record_gap(frame, stream, seen, ts_ingest)
+
+    def _record_gap(self, frame: Frame, stream: str, seen: Observation, ts_ingest: int) -> None:
+        """Publish a gap; repair its trades, or resynchronise the books a shared sequence covers."""
+        assert seen.missing_from is not None and seen.missing_to is not None
+        gap = Gap(
+            venue=self.feed.venue,
+            stream=stream,
+            connection_id=frame.connection_id,
+            first_missing=seen.missing_from,
+            last_missing=seen.missing_to,
+            missing=seen.missing,
+            ts_recv=frame.ts_recv,
+        )
+        self.stats.gaps += 1
+        self.stats.missing += seen.missing
+        log.warning(
+            "collector %s: gap in %s: %d..%d missing", self.feed.venue, stream, gap.first_missing, gap.last_missing
+        )
+        self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
+        books = list(self.feed.book_gaps(stream)) if self.feed.book_gaps is not None else []
+        if books and self.books is not None:
+            # Lost frames, not trades to fetch: the books they may have touched resynchronise.
+            self._connection_id = frame.connection_id
+            for instrument in books:
+                actions = self.books.desync(instrument, gap.first_missing, gap.last_missing)
+                self._act(actions, instrument, frame.ts_recv, ts_ingest)
+        elif self.feed.repair is not None:
+            self._gaps_found.append(gap)
 
     def _act(self, actions: SyncActions, instrument: str, ts_recv: int, ts_ingest: int) -> None:
         """Carry out what the book sync asked for: publish updates, record a gap, want a snapshot."""

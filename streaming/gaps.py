@@ -8,7 +8,9 @@ scope key and the number from each venue module (e.g. ``coinbase.sequence_of``,
 the stream, repeats an old one, or skips ahead (a gap: the missing range is what to repair).
 
 The first number seen for a key is its baseline; :meth:`SequenceTracker.reset` forgets a key (on
-reconnect or resubscribe, where numbering restarts).
+reconnect or resubscribe, where numbering restarts). Some frames do not carry a number of the stream
+but say how far it has got (a Coinbase Exchange heartbeat's ``last_trade_id``): :meth:`SequenceTracker.reveal`
+takes such a **horizon** — everything up to it exists, so what was not seen up to it is a gap.
 """
 
 from __future__ import annotations
@@ -65,6 +67,26 @@ class SequenceTracker:
         if sequence == last + 1:
             return Observation("next")
         observation = Observation("gap", last + 1, sequence - 1)
+        self.gaps += 1
+        self.missing += observation.missing
+        return observation
+
+    def reveal(self, key: Hashable, horizon: int) -> Observation:
+        """Record that the stream has reached ``horizon`` (inclusive) without the number itself arriving.
+
+        Numbers after the last one seen up to the horizon are a gap; the horizon becomes the last number
+        (those numbers arriving later are duplicates: the gap's repair fetches them). No baseline yet:
+        nothing is known to be missing, and the horizon is not one either (a stream starts at the first
+        number seen).
+
+        Returns:
+            The gap, or ``next`` when nothing is known to be missing.
+        """
+        last = self._last.get(key)
+        if last is None or horizon <= last:
+            return Observation("next")
+        self._last[key] = horizon
+        observation = Observation("gap", last + 1, horizon)
         self.gaps += 1
         self.missing += observation.missing
         return observation

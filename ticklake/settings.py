@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         default="depth@100ms", description="Binance diff-depth stream captured (and kept in sync); null: no books."
     )
     binance_book_ticker: bool = Field(default=True, description="Capture Binance bookTicker (best bid/ask).")
+    coinbase_feed: Literal["advanced", "exchange"] = Field(
+        default="advanced",
+        description="Coinbase WebSocket feed captured: 'advanced' (Advanced Trade: trades, books, tickers) or "
+        "'exchange' (the Exchange feed's matches and heartbeats; trades only). With 'exchange' and no ws_urls "
+        "entry the simulator's /coinbase/exchange path is used; live, set ws_urls coinbase to "
+        "wss://ws-feed.exchange.coinbase.com.",
+    )
     kalshi_api_key_id: str | None = Field(
         default=None, description="Kalshi API key id (signs the WebSocket handshake); default: a development key."
     )

@@ -27,6 +27,10 @@ class VenueFeed:
         headers: Computes extra handshake headers per connection attempt (Kalshi's signature).
         app_ping: ``(text, seconds)``: an application-level ping the venue wants (Polymarket ``PING``).
         sequences: Reads the sequence numbers a frame carries (``stream``, number).
+        horizons: Reads how far a stream has got according to a frame that carries none of its numbers
+            (``stream``, last number that exists: a Coinbase Exchange heartbeat's ``last_trade_id``);
+            what was not seen up to it is a gap (:meth:`~streaming.gaps.SequenceTracker.reveal`).
+            Needs ``sequences``.
         sequences_per_connection: Whether numbering restarts on every connection (Coinbase
             ``sequence_num``, Kalshi ``seq``): then a reconnect starts every stream afresh. When it
             is ``False`` (trade ids), a range skipped across a reconnect is a gap too, and repaired.
@@ -64,6 +68,7 @@ class VenueFeed:
     headers: Callable[[], dict[str, str]] | None = None
     app_ping: tuple[str, float] | None = None
     sequences: SequenceReader | None = None
+    horizons: SequenceReader | None = None
     sequences_per_connection: bool = True
     connection_streams: frozenset[str] = frozenset()
     repair: Callable[[Gap], list[Trade]] | None = None

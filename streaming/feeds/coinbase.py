@@ -1,4 +1,8 @@
-"""The Coinbase Advanced Trade feed: trades, order books and tickers; trade-id gaps repaired from Exchange REST.
+"""The Coinbase feeds, Advanced Trade (trades, books, tickers) or Exchange (trades); gaps repaired from REST.
+
+``settings.coinbase_feed`` picks the feed: ``"advanced"`` (default) or ``"exchange"``.
+
+Advanced Trade:
 
 * **URL.** Advanced Trade serves its market data at the root of ``wss://advanced-trade-ws.coinbase.com``,
   so the feed connects to ``settings.ws_url("coinbase")`` as is (the simulator's ``ws://<sim>/coinbase``).
@@ -35,11 +39,31 @@
   endpoint only takes a time window and returns the latest ``limit`` trades in it, so it cannot
   guarantee a range. ``settings.rest_url("coinbase")`` is the Exchange REST base URL
   (``https://api.exchange.coinbase.com`` live; the simulator serves it under ``/coinbase``).
+
+Exchange (``wss://ws-feed.exchange.coinbase.com``; https://docs.cdp.coinbase.com/exchange/websocket-feed/channels):
+
+* **URL.** The Exchange feed has its own host, served at its root. With a ``ws_urls`` entry for ``coinbase``
+  (live: ``wss://ws-feed.exchange.coinbase.com``) the feed connects to it as is; without one, to the
+  simulator's Exchange path, ``ws://<sim>/coinbase`` + :data:`EXCHANGE_PATH`.
+* **Subscriptions.** One request on every connection: ``{"type": "subscribe", "product_ids": [...],
+  "channels": ["matches", "heartbeat"]}``. ``matches`` sends one ``last_match`` per product (its latest
+  trade), then a ``match`` per trade; ``heartbeat`` one frame per product a second, with the product's
+  ``last_trade_id``. No books: ``level2`` on the Exchange needs authentication (``book_resubscribe`` is
+  ``None``), no ticker (Advanced Trade has it).
+* **Trade gaps: trade ids per product** (``"trades:<product>"``), as on Advanced Trade, across reconnects
+  (the resubscription's ``last_match`` reveals what a disconnect lost). The Exchange ``sequence`` is not
+  used: it is shared with the full order feed, so it jumps between matches anyway.
+* **Heartbeats reveal lost trades.** A heartbeat whose ``last_trade_id`` is past the last trade id seen
+  says the trades after it up to ``last_trade_id`` exist but did not arrive: :func:`heartbeat_horizons`
+  gives it to the collector as the stream's horizon (``VenueFeed.horizons``), which records the gap
+  ``last seen + 1 .. last_trade_id`` at once and has it repaired; matches are read by
+  :func:`exchange_trade_ids`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable, Iterable
 
 from websockets.asyncio.client import ClientConnection
@@ -62,6 +86,12 @@ TRADES_CHANNEL = "market_trades"
 LEVEL2_CHANNEL = "level2"
 TICKER_CHANNEL = "ticker"
 HEARTBEATS_CHANNEL = "heartbeats"
+
+EXCHANGE_PATH = "/exchange"
+"""Appended to the simulator's ``/coinbase`` URL for the Exchange feed (live, the feed's host root)."""
+
+EXCHANGE_MATCHES_CHANNEL = "matches"
+EXCHANGE_HEARTBEAT_CHANNEL = "heartbeat"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,6 +126,73 @@ def parse(raw: bytes | str, received_at: int) -> ParsedFrame:
     if position is None or position.scope != "connection":
         return parsed  # an Exchange-feed frame: numbered per product, not per connection
     return NumberedFrame(parsed.channel, parsed.records, parsed.control, sequence_num=position.sequence)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExchangeHeartbeat(ParsedFrame):
+    """A parsed Exchange ``heartbeat`` with what the trade-id reader needs from it.
+
+    Attributes:
+        product: The product id.
+        last_trade_id: The product's latest trade id.
+    """
+
+    product: str = ""
+    last_trade_id: int = 0
+
+
+def parse_exchange(raw: bytes | str, received_at: int) -> ParsedFrame:
+    """:func:`streaming.venues.coinbase.parse`, keeping a heartbeat's product and ``last_trade_id``.
+
+    Args:
+        raw: The frame exactly as received.
+        received_at: When it arrived, epoch ns.
+
+    Returns:
+        An :class:`ExchangeHeartbeat` for an Exchange ``heartbeat``, the parser's frame otherwise.
+
+    Raises:
+        ParseError: As :func:`streaming.venues.coinbase.parse`.
+    """
+    parsed = coinbase.parse(raw, received_at)
+    if parsed.control != "heartbeat":
+        return parsed
+    position = coinbase.sequence_of(raw)
+    if position is None or position.scope == "connection" or position.trade_id is None:
+        return parsed  # an Advanced Trade heartbeat: nothing about trades
+    return ExchangeHeartbeat(
+        parsed.channel, parsed.records, parsed.control, product=position.scope, last_trade_id=position.trade_id
+    )
+
+
+def exchange_trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
+    """The ``("trades:<product>", trade id)`` pairs of an Exchange ``match``/``last_match`` frame.
+
+    Args:
+        parsed: A frame from :func:`parse_exchange`.
+
+    Returns:
+        The pairs (non-numeric trade ids, which the parser allows, are left out).
+    """
+    return [
+        (f"{STREAM_PREFIX}{record.symbol}", int(record.trade_id))
+        for record in parsed.records
+        if isinstance(record, Trade) and record.trade_id.isascii() and record.trade_id.isdigit()
+    ]
+
+
+def heartbeat_horizons(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
+    """A heartbeat's ``("trades:<product>", last_trade_id)``: how far the product's trades have got.
+
+    Args:
+        parsed: A frame from :func:`parse_exchange`.
+
+    Returns:
+        One pair for an :class:`ExchangeHeartbeat`, none otherwise.
+    """
+    if isinstance(parsed, ExchangeHeartbeat):
+        return [(f"{STREAM_PREFIX}{parsed.product}", parsed.last_trade_id)]
+    return []
 
 
 def trade_ids(parsed: ParsedFrame) -> Iterable[tuple[str, int]]:
@@ -212,8 +309,51 @@ def subscriber(instruments: list[str]) -> Callable[[ClientConnection], Awaitable
     return on_connect
 
 
+def exchange_subscriber(instruments: list[str]) -> Callable[[ClientConnection], Awaitable[None]]:
+    """Send the Exchange ``matches`` + ``heartbeat`` subscription on a new connection."""
+    request = json.dumps(
+        {
+            "type": "subscribe",
+            "product_ids": [coinbase.to_symbol(instrument) for instrument in instruments],
+            "channels": [EXCHANGE_MATCHES_CHANNEL, EXCHANGE_HEARTBEAT_CHANNEL],
+        },
+        separators=(",", ":"),
+    )
+
+    async def on_connect(connection: ClientConnection) -> None:
+        await connection.send(request)
+
+    return on_connect
+
+
+def exchange_url(settings: Settings) -> str:
+    """The Exchange feed URL: the ``ws_urls`` entry as is (live host root), else the simulator's Exchange path."""
+    configured = settings.ws_urls.get(coinbase.VENUE)
+    return configured or f"{settings.ws_url(coinbase.VENUE)}{EXCHANGE_PATH}"
+
+
+def exchange_feed(settings: Settings) -> VenueFeed:
+    """The Coinbase Exchange feed of the configured instruments: trades (``matches``) and ``heartbeat``."""
+    instruments = settings.instruments_of(coinbase.VENUE)
+    return VenueFeed(
+        venue=coinbase.VENUE,
+        url=exchange_url(settings),
+        parse=parse_exchange,
+        on_connect=exchange_subscriber(instruments),
+        sequences=exchange_trade_ids,
+        horizons=heartbeat_horizons,
+        sequences_per_connection=False,
+        repair=repairer(settings),
+    )
+
+
 def feed(settings: Settings) -> VenueFeed:
-    """The Coinbase Advanced Trade feed of the configured instruments (trades, books, tickers)."""
+    """The configured Coinbase feed: Advanced Trade (trades, books, tickers), or the Exchange feed.
+
+    With ``settings.coinbase_feed == "exchange"``: :func:`exchange_feed`.
+    """
+    if settings.coinbase_feed == "exchange":
+        return exchange_feed(settings)
     instruments = settings.instruments_of(coinbase.VENUE)
     return VenueFeed(
         venue=coinbase.VENUE,

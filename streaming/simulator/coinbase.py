@@ -1,4 +1,4 @@
-"""The simulated Coinbase venue: the Advanced Trade market-data WebSocket and the public REST trade history.
+"""The simulated Coinbase venue: the Advanced Trade and Exchange market-data WebSockets, the public REST trades.
 
 Frames are rendered by :mod:`streaming.simulator.coinbase_wire`; the conventions come from
 :mod:`streaming.venues.coinbase` (Coinbase's Advanced Trade channel and protocol documentation, its AsyncAPI
@@ -23,6 +23,23 @@ spec, and production recordings) and ``tests/fixtures/coinbase``. Endpoints, und
   that has not subscribed within :data:`SUBSCRIBE_DEADLINE_SECONDS` is closed (code 1000): Coinbase's
   Exchange WebSocket overview says a connection without a subscribe message within 5 seconds is disconnected,
   and NautilusTrader's Advanced Trade adapter (``WS_SUBSCRIBE_DEADLINE``) says the same of this feed.
+* ``/exchange`` -- the Exchange WebSocket feed, which Coinbase serves at the root of its own host,
+  ``wss://ws-feed.exchange.coinbase.com`` (so live ``wss://ws-feed.exchange.coinbase.com/`` is
+  ``ws://<sim>/coinbase/exchange`` here). A client sends ``{"type": "subscribe" | "unsubscribe",
+  "product_ids": [...], "channels": [...]}``, a channel being a name or ``{"name", "product_ids"}``.
+  Channels served: ``matches`` and ``heartbeat``. Every accepted request is answered by a
+  ``subscriptions`` frame listing all the connection's subscriptions; a new ``matches`` subscription then
+  gets one ``last_match`` per product (its latest trade; none before a product's first trade), then a
+  ``match`` per trade. ``heartbeat`` sends one frame per subscribed product a second with the product's
+  latest trade id on the tape (a trade the wire lost included: that is what lets a client see it),
+  none before the product's first trade (the simulator's choice; a real product always has one). A bad
+  request is refused with ``{"type": "error", "message": "Failed to subscribe", "reason": ...}``
+  (``"message": "Malformed JSON"`` / ``"Invalid message type"`` for requests that are not a subscription)
+  and changes nothing. Exchange frames carry no connection counter, so they are rendered once for all
+  Exchange connections; the ``skip``, ``duplicate``, ``malformed``, reorder and disconnect faults apply
+  to ``match`` frames exactly as to ``market_trades`` (a skipped trade shows as a trade-id jump, or in a
+  heartbeat's ``last_trade_id``). No ``level2`` or ``ticker`` here (level2 on the Exchange needs
+  authentication).
   Any other path is refused with HTTP 404.
 * ``GET /products/{product_id}/trades?limit=&after=&before=`` -- the Exchange REST history that
   :func:`streaming.venues.coinbase.rest_trades_request` asks for: newest first, at most ``limit`` (1 to
@@ -106,6 +123,12 @@ SUBSCRIBE_DEADLINE_SECONDS = 5.0
 REST_LIMIT = coinbase.REST_PAGE_LIMIT
 """The largest (and default) page of both REST trade endpoints."""
 
+EXCHANGE_PATH = "/exchange"
+"""The simulator path of the Exchange WebSocket feed (under ``/coinbase``)."""
+
+EXCHANGE_CHANNELS: tuple[str, ...] = (wire.EXCHANGE_MATCHES_CHANNEL, wire.EXCHANGE_HEARTBEAT_CHANNEL)
+"""The Exchange channels the simulator serves."""
+
 SERVED_CHANNELS: tuple[str, ...] = (
     wire.TRADES_CHANNEL,
     wire.LEVEL2_CHANNEL,
@@ -121,10 +144,13 @@ _SUBSCRIBE_FAILED = "failure to subscribe"
 
 
 class CoinbaseSim(VenueSim):
-    """Coinbase Advanced Trade: ``market_trades``, ``level2``, ``ticker``, ``heartbeats``; both REST trade histories."""
+    """Coinbase: Advanced Trade, the Exchange feed (``matches``, ``heartbeat``), both REST trade histories.
+
+    Advanced Trade channels: ``market_trades``, ``level2``, ``ticker``, ``heartbeats``.
+    """
 
     venue = coinbase.VENUE
-    trade_channels = (wire.TRADES_CHANNEL,)
+    trade_channels = (wire.TRADES_CHANNEL, wire.EXCHANGE_MATCHES_CHANNEL)
     heartbeat_seconds = 1.0
 
     subscribe_deadline: float = SUBSCRIBE_DEADLINE_SECONDS
@@ -159,11 +185,12 @@ class CoinbaseSim(VenueSim):
 
     def accept(self, path: str, headers: Headers) -> None:  # noqa: D102 - see VenueSim
         route = path.partition("?")[0]
-        if route not in ("", "/"):
+        if route not in ("", "/", EXCHANGE_PATH):
             raise Refusal(HTTPStatus.NOT_FOUND, f"no such endpoint: /{self.venue}{route}")
 
     def open(self, client: Client) -> list[Subscription]:  # noqa: D102 - see VenueSim
-        client.state.update(next_sequence=0, heartbeat_counter=None, subscribed=False)
+        exchange = client.path.partition("?")[0] == EXCHANGE_PATH
+        client.state.update(next_sequence=0, heartbeat_counter=None, subscribed=False, exchange=exchange)
         loop = asyncio.get_running_loop()
         loop.call_later(self.subscribe_deadline, self._enforce_deadline, client)
         return []
@@ -184,6 +211,8 @@ class CoinbaseSim(VenueSim):
     # --- live requests -----------------------------------------------------------------------
 
     def on_message(self, client: Client, message: str | bytes) -> Reply:  # noqa: D102 - see VenueSim
+        if client.state["exchange"]:
+            return self._exchange_message(client, message)
         try:
             request = json.loads(message)
         except (ValueError, UnicodeDecodeError):
@@ -214,6 +243,74 @@ class CoinbaseSim(VenueSim):
         # the ack no longer lists follows it.
         self._unsubscribe(client, wanted)
         return Reply(frames=(ack,), unsubscribe=wanted)
+
+    def _exchange_message(self, client: Client, message: str | bytes) -> Reply:
+        """Answer an Exchange feed request: ``subscriptions`` ack, or an error that changes nothing."""
+        try:
+            request = json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            return Reply(frames=(wire.exchange_error_frame("Malformed JSON", "invalid JSON"),))
+        action = request.get("type") if isinstance(request, dict) else None
+        if action not in ("subscribe", "unsubscribe"):
+            reason = f"type {action!r} is not 'subscribe' or 'unsubscribe'"
+            return Reply(frames=(wire.exchange_error_frame("Invalid message type", reason),))
+        try:
+            wanted = self._exchange_requested(request)
+        except ValueError as error:
+            return Reply(frames=(wire.exchange_error_frame("Failed to subscribe", str(error)),))
+        after = dict(client.subscriptions)
+        if action == "subscribe":
+            after.update(dict.fromkeys(wanted))
+            client.state["subscribed"] = True
+        else:
+            for subscription in wanted:
+                after.pop(subscription, None)
+        listed: dict[str, list[str]] = {}
+        for channel, instrument in after:
+            listed.setdefault(channel, []).append(wire.symbol_of(instrument))
+        ack = wire.exchange_subscriptions_frame(listed)
+        if action == "subscribe":
+            return Reply(frames=(ack,), subscribe=wanted)
+        self._unsubscribe(client, wanted)
+        return Reply(frames=(ack,), unsubscribe=wanted)
+
+    def _exchange_requested(self, request: dict[str, Any]) -> list[Subscription]:
+        """The subscriptions a valid Exchange request names (top-level ``product_ids`` and per-channel ones).
+
+        Raises:
+            ValueError: No channels, an unserved channel, a bad or unlisted product, a channel without products.
+        """
+        channels = request.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise ValueError("channels must be a non-empty array")
+        shared = self._products(request.get("product_ids", []))
+        wanted: list[Subscription] = []
+        for entry in channels:
+            if isinstance(entry, str):
+                name, products = entry, shared
+            elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                name, products = entry["name"], self._products(entry.get("product_ids", [])) or shared
+            else:
+                raise ValueError(f"channel {entry!r} is neither a name nor {{'name', 'product_ids'}}")
+            if name not in EXCHANGE_CHANNELS:
+                raise ValueError(f"{name!r} is not a valid channel; channels: {', '.join(EXCHANGE_CHANNELS)}")
+            if not products:
+                raise ValueError(f"channel {name!r} needs product_ids")
+            wanted.extend((name, instrument) for instrument in products)
+        return list(dict.fromkeys(wanted))
+
+    def _products(self, products: object) -> list[str]:
+        """The canonical instruments of a ``product_ids`` value.
+
+        Raises:
+            ValueError: Not an array of strings, or a product the simulator does not list.
+        """
+        if not isinstance(products, list) or not all(isinstance(product, str) for product in products):
+            raise ValueError("product_ids must be an array of strings")
+        unknown = [product for product in products if product not in self._instrument_of_product]
+        if unknown:
+            raise ValueError(f"unknown product ids {unknown}; products: {sorted(self._instrument_of_product)}")
+        return [self._instrument_of_product[product] for product in dict.fromkeys(products)]
 
     def _requested(self, request: dict[str, Any]) -> list[Subscription]:
         """The subscriptions a valid request names.
@@ -251,8 +348,19 @@ class CoinbaseSim(VenueSim):
         One ``market_trades`` frame for the new trade products, one ``l2_data`` frame per new ``level2``
         product, one ``ticker`` frame for the new ticker products. They are written here, each as soon as it
         is numbered (returning them would let the base class await between two of them, and a tick could
-        then write later numbers first), so nothing is returned.
+        then write later numbers first), so nothing is returned. An Exchange connection gets one
+        ``last_match`` per new ``matches`` product that has traded.
         """
+        if client.state["exchange"]:
+            latest = [
+                wire.exchange_match_frame(self.history[instrument][-1], last=True)
+                for channel, instrument in added
+                if channel == wire.EXCHANGE_MATCHES_CHANNEL and self.history[instrument]
+            ]
+            if client.connection.state is State.OPEN:
+                for frame in latest:  # written now: no tick's match can come between two of them
+                    broadcast([client.connection], frame)
+            return []
         by_channel: dict[str, list[str]] = {}
         for channel, instrument in added:
             by_channel.setdefault(channel, []).append(instrument)
@@ -285,7 +393,21 @@ class CoinbaseSim(VenueSim):
         return wire.ticker_item(instrument, self.tickers[instrument], book.best_bid(), book.best_ask())
 
     def heartbeat(self, client: Client) -> str | None:
-        """A ``heartbeats`` frame for connections subscribed to the channel."""
+        """A ``heartbeats`` frame for connections subscribed to the channel.
+
+        An Exchange connection gets one ``heartbeat`` per subscribed product that has traded, written here
+        (the base sends one frame per call), so nothing is returned for it.
+        """
+        if client.state["exchange"]:
+            now = time.time_ns()
+            for channel, instrument in list(client.subscriptions):
+                history = self.history[instrument]
+                if channel == wire.EXCHANGE_HEARTBEAT_CHANNEL and history and client.connection.state is State.OPEN:
+                    frame = wire.exchange_heartbeat_frame(
+                        instrument, last_trade_id=history[-1].trade_id, timestamp_ns=now
+                    )
+                    broadcast([client.connection], frame)
+            return None
         if _HEARTBEATS not in client.subscriptions:
             return None
         uptime = time.monotonic_ns() - self._started_ns
@@ -299,10 +421,12 @@ class CoinbaseSim(VenueSim):
     # --- trade frames --------------------------------------------------------------------------
 
     def format_key(self, client: Client) -> Hashable:
-        """Every connection gets its own rendering: its frames carry its own ``sequence_num``."""
-        return client
+        """Each Advanced Trade connection gets its own rendering (its ``sequence_num``); Exchange ones share one."""
+        return EXCHANGE_PATH if client.state["exchange"] else client
 
     def render(self, trade: SimTrade, channel: str, client: Client) -> str:  # noqa: D102 - see VenueSim
+        if channel == wire.EXCHANGE_MATCHES_CHANNEL:
+            return wire.exchange_match_frame(trade)
         return wire.market_trades_frame([trade], sequence_num=self._sequence(client), timestamp_ns=time.time_ns())
 
     def truth(self, trade: SimTrade, channel: str) -> TruthFields:  # noqa: D102 - see VenueSim

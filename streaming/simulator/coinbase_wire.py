@@ -1,4 +1,4 @@
-"""Render simulated trades exactly as Coinbase sends them: Advanced Trade frames and both REST trade bodies.
+"""Render simulated trades exactly as Coinbase sends them: Advanced Trade and Exchange frames, both REST bodies.
 
 Pure functions: no I/O and no clock (every time is passed in). The shapes follow
 :mod:`streaming.venues.coinbase` (which cites the Coinbase documentation and production recordings) and the
@@ -39,6 +39,16 @@ frames in ``tests/fixtures/coinbase``:
   ``"0.0019019"``, ``"1"``); the Exchange REST documentation example prints 8 fixed digits
   (``"6225.32000000"``), as the tape's text already is. Both read as the same exact decimal.
 
+**Exchange feed** (``wss://ws-feed.exchange.coinbase.com``; channel docs
+https://docs.cdp.coinbase.com/exchange/websocket-feed/channels): flat objects with a ``type``, no envelope and
+no connection counter. ``match`` / ``last_match``: ``{"type", "trade_id" (an integer), "maker_order_id",
+"taker_order_id", "side" (maker side, lower case), "size", "price", "product_id", "sequence", "time"}``;
+``heartbeat``: ``{"type", "last_trade_id", "product_id", "sequence", "time"}``; ``subscriptions``:
+``{"type", "channels": [{"name", "product_ids"}]}``; errors ``{"type": "error", "message", "reason"}``.
+``sequence`` is per product and shared with the full order feed, so it only increases
+(:func:`exchange_sequence`); times carry 6 fractional digits. Order ids are deterministic UUIDs (the
+simulator's choice: the parser only checks they are strings).
+
 Rendering goes through :func:`json.dumps`; every value is a string, an integer or a list of those.
 """
 
@@ -48,6 +58,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -534,3 +545,104 @@ def ticker_frame(kind: EventType, tickers: Sequence[Mapping[str, str]], *, seque
     """
     event = {"type": kind, "tickers": list(tickers)}
     return envelope(TICKER_CHANNEL, [event], sequence_num=sequence_num, timestamp_ns=timestamp_ns)
+
+
+# --- the Exchange feed (wss://ws-feed.exchange.coinbase.com) ---------------------------------------------------
+
+EXCHANGE_MATCHES_CHANNEL = "matches"
+"""The Exchange channel of trades (``last_match`` on subscription, then ``match``)."""
+
+EXCHANGE_HEARTBEAT_CHANNEL = "heartbeat"
+"""The Exchange heartbeat channel (one ``heartbeat`` per subscribed product a second)."""
+
+EXCHANGE_SEQUENCE_BASE = 100_000_000_000
+"""The simulated product sequence before trade id 0 (production numbers are in the 10^11 range)."""
+
+EXCHANGE_SEQUENCE_STRIDE = 7
+"""Sequence numbers per trade: the full order feed's other messages share the product's ``sequence``, so the
+matches channel sees it grow by more than one between trades (the simulator's choice of a constant 7)."""
+
+_ORDER_NAMESPACE = uuid.UUID("6f0c4d8e-2b7a-4c51-9d3e-5a1b2c3d4e5f")
+
+
+def exchange_sequence(trade_id: int) -> int:
+    """The product ``sequence`` of the match of a trade id: increasing with the id, never contiguous."""
+    return EXCHANGE_SEQUENCE_BASE + trade_id * EXCHANGE_SEQUENCE_STRIDE
+
+
+def order_id(trade: SimTrade, role: Literal["maker", "taker"]) -> str:
+    """A deterministic order id (UUID text, as the Exchange sends) for the maker or taker of a trade."""
+    return str(uuid.uuid5(_ORDER_NAMESPACE, f"{trade.instrument}/{trade.trade_id}/{role}"))
+
+
+def exchange_match_frame(trade: SimTrade, *, last: bool = False) -> str:
+    """A ``match`` (or, with ``last``, the ``last_match`` sent on subscription) frame of one trade.
+
+    Keys in the order of the Exchange documentation's example; ``side`` is the maker side; ``size`` and
+    ``price`` keep the tape's 8 fixed fractional digits (as the documentation's ``"5.23512"`` /
+    ``"400.23"`` show no fixed width, either is read as the same exact decimal); ``time`` has 6 digits.
+
+    Args:
+        trade: The trade.
+        last: Render it as ``last_match``.
+
+    Returns:
+        The JSON text.
+    """
+    return _dumps(
+        {
+            "type": "last_match" if last else "match",
+            "trade_id": trade.trade_id,
+            "maker_order_id": order_id(trade, "maker"),
+            "taker_order_id": order_id(trade, "taker"),
+            "side": _MAKER_EXCHANGE[trade.side],
+            "size": trade.size_text,
+            "price": trade.price_text,
+            "product_id": symbol_of(trade.instrument),
+            "sequence": exchange_sequence(trade.trade_id),
+            "time": micros_iso(ts_event_of(trade)),
+        }
+    )
+
+
+def exchange_heartbeat_frame(instrument: str, *, last_trade_id: int, timestamp_ns: int) -> str:
+    """An Exchange ``heartbeat`` of one product.
+
+    Args:
+        instrument: The canonical instrument.
+        last_trade_id: The product's latest trade id (sent or not: the venue's tape).
+        timestamp_ns: When it is sent, epoch ns (``time``, 6 digits).
+
+    Returns:
+        The JSON text; ``sequence`` is the latest trade's (:func:`exchange_sequence`).
+    """
+    return _dumps(
+        {
+            "type": "heartbeat",
+            "last_trade_id": last_trade_id,
+            "product_id": symbol_of(instrument),
+            "sequence": exchange_sequence(last_trade_id),
+            "time": micros_iso(timestamp_ns),
+        }
+    )
+
+
+def exchange_subscriptions_frame(subscriptions: Mapping[str, Sequence[str]]) -> str:
+    """The Exchange ``subscriptions`` acknowledgement listing every current subscription of the connection.
+
+    Args:
+        subscriptions: Channel -> product ids; empty channels are left out.
+
+    Returns:
+        The JSON text, e.g. ``{"type":"subscriptions","channels":[{"name":"matches","product_ids":["BTC-USD"]}]}``
+        (channels by name, products sorted).
+    """
+    channels = [
+        {"name": name, "product_ids": sorted(products)} for name, products in sorted(subscriptions.items()) if products
+    ]
+    return _dumps({"type": "subscriptions", "channels": channels})
+
+
+def exchange_error_frame(message: str, reason: str) -> str:
+    """An Exchange error frame: ``{"type": "error", "message": ..., "reason": ...}``."""
+    return _dumps({"type": "error", "message": message, "reason": reason})

@@ -37,3 +37,16 @@ def test_keys_are_independent_and_reset_starts_a_new_baseline():
     assert tracker.observe("b", 101).outcome == "next"
     tracker.reset()
     assert tracker.observe("b", 5).outcome == "first"
+
+
+def test_a_horizon_reveals_what_was_not_seen_up_to_it() -> None:
+    tracker = SequenceTracker()
+    assert tracker.reveal("s", 9).outcome == "next"  # no baseline: nothing known missing, nothing recorded
+    assert tracker.observe("s", 5).outcome == "first"
+    assert tracker.reveal("s", 5).outcome == "next"  # nothing beyond the last seen
+    revealed = tracker.reveal("s", 8)
+    assert (revealed.outcome, revealed.missing_from, revealed.missing_to, revealed.missing) == ("gap", 6, 8, 3)
+    assert tracker.observe("s", 7).outcome == "duplicate"  # a late arrival of a revealed one: the repair has it
+    after = tracker.observe("s", 10)
+    assert (after.outcome, after.missing_from, after.missing_to) == ("gap", 9, 9)  # lost right after: still seen
+    assert (tracker.gaps, tracker.missing) == (2, 4)

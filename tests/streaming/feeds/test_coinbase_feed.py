@@ -1,5 +1,5 @@
 """The Coinbase feed against the real simulator: subscriptions, the trade-id and frame-number reader, books kept by
-resubscribing, and REST repair of gaps."""
+resubscribing, REST repair of gaps; and the Exchange feed (matches, heartbeats, their trade-id reader)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,25 @@ from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Gap, Ticker, Trade
 from streaming.errors import ParseError, StreamingError
-from streaming.feeds.coinbase import FRAMES_STREAM, NumberedFrame, feed, resubscribe_book, sequences, trade_ids
+from streaming.feeds.coinbase import (
+    FRAMES_STREAM,
+    ExchangeHeartbeat,
+    NumberedFrame,
+    exchange_trade_ids,
+    feed,
+    heartbeat_horizons,
+    parse_exchange,
+    resubscribe_book,
+    sequences,
+    trade_ids,
+)
 from streaming.feeds.registry import FEEDS
 from streaming.gaps import SequenceTracker
+from streaming.simulator import coinbase_wire as wire
 from streaming.simulator.market import SimTrade
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import coinbase
+from streaming.venues.base import ParsedFrame
 from ticklake.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -284,5 +297,118 @@ def test_repair_fetches_exactly_the_gap_paging_the_exchange_history() -> None:
                 await asyncio.to_thread(repair, gap("trades:DOGE-USD", 5, 6))
             with pytest.raises(ParseError):
                 await asyncio.to_thread(repair, gap("trades:doge", 5, 6))
+
+    run(scenario)
+
+
+# --- the Exchange feed (settings.coinbase_feed == "exchange") ------------------------------------------------
+
+
+def exchange_frames(*specs: tuple[str, str, int]) -> list[ParsedFrame]:
+    """Exchange frames rendered like the venue's, parsed by the feed: ``("match" | "beat", product, trade id)``."""
+    parsed: list[ParsedFrame] = []
+    for kind, product, number in specs:
+        if kind == "beat":
+            raw = wire.exchange_heartbeat_frame(product, last_trade_id=number, timestamp_ns=10**18)
+        else:
+            trade = SimTrade(product, number, number, "100.00000000", "0.50000000", "buy", 1_790_000_000_000)
+            raw = wire.exchange_match_frame(trade, last=kind == "last")
+        parsed.append(parse_exchange(raw.encode(), 0))
+    return parsed
+
+
+def gaps_of(frames: list[ParsedFrame]) -> list[tuple[str, int, int]]:
+    """Feed the Exchange readers' numbers, then horizons, to a tracker as the collector does; the gaps recorded."""
+    tracker = SequenceTracker()
+    found = []
+    for parsed in frames:
+        seen = [(stream, tracker.observe(stream, number)) for stream, number in exchange_trade_ids(parsed)]
+        seen += [(stream, tracker.reveal(stream, last)) for stream, last in heartbeat_horizons(parsed)]
+        for stream, observation in seen:
+            if observation.outcome == "gap":
+                assert observation.missing_from is not None and observation.missing_to is not None
+                found.append((stream, observation.missing_from, observation.missing_to))
+    return found
+
+
+def test_exchange_feed_settings_url_and_no_books() -> None:
+    settings = feed_settings(coinbase_feed="exchange")
+    exchange = feed(settings)
+    assert exchange.url == f"ws://127.0.0.1:{settings.sim_port}/coinbase/exchange"
+    assert exchange.parse is parse_exchange and exchange.sequences is exchange_trade_ids
+    assert exchange.horizons is heartbeat_horizons
+    assert exchange.sequences_per_connection is False and exchange.connection_streams == frozenset()
+    assert exchange.book_resubscribe is None and exchange.book_gaps is None and not exchange.keeps_books
+    assert exchange.repair is not None and exchange.catch_up is None
+    live = feed(feed_settings(coinbase_feed="exchange", ws_urls={"coinbase": "wss://ws-feed.exchange.coinbase.com"}))
+    assert live.url == "wss://ws-feed.exchange.coinbase.com"
+    assert feed(feed_settings()).url.endswith("/coinbase")  # the default stays Advanced Trade
+
+
+def test_exchange_readers_trade_ids_and_what_heartbeats_reveal() -> None:
+    frames = exchange_frames(
+        ("beat", "BTC-USD", 7),  # no baseline yet: nothing known missing
+        ("last", "BTC-USD", 10),
+        ("match", "BTC-USD", 11),
+        ("beat", "BTC-USD", 11),  # nothing missing
+        ("match", "BTC-USD", 13),  # 12 lost: the next match reveals it
+        ("beat", "BTC-USD", 15),  # 14..15 lost: the heartbeat reveals them at once
+        ("match", "BTC-USD", 16),
+        ("match", "BTC-USD", 18),  # 17 lost
+        ("beat", "BTC-USD", 19),  # the tape's last trade lost, nothing after it but heartbeats
+        ("beat", "ETH-USD", 3),  # another product: no baseline of its own yet
+        ("match", "BTC-USD", 21),  # 20 lost right after what the heartbeat revealed: still a gap
+        ("match", "BTC-USD", 14),  # a late arrival of a repaired one: no gap, nothing moves back
+        ("beat", "BTC-USD", 21),
+    )
+    assert gaps_of(frames) == [
+        ("trades:BTC-USD", 12, 12),
+        ("trades:BTC-USD", 14, 15),
+        ("trades:BTC-USD", 17, 17),
+        ("trades:BTC-USD", 19, 19),
+        ("trades:BTC-USD", 20, 20),
+    ]
+    assert frames[0] == ExchangeHeartbeat("heartbeat", (), "heartbeat", product="BTC-USD", last_trade_id=7)
+    (trade,) = frames[10].records
+    assert isinstance(trade, Trade) and trade.trade_id == "21" and trade.side == "buy"  # the taker side
+    # per product: one product's heartbeat says nothing about another's trades
+    assert gaps_of(
+        exchange_frames(
+            ("match", "ETH-USD", 1),
+            ("match", "BTC-USD", 1),
+            ("beat", "ETH-USD", 4),
+            ("beat", "BTC-USD", 1),
+        )
+    ) == [("trades:ETH-USD", 2, 4)]
+    with pytest.raises(ParseError):
+        parse_exchange(b'{"type":"heartbeat","product_id":"BTC-USD"}', 0)
+
+
+def test_exchange_feed_against_the_simulator_subscribes_matches_and_heartbeats() -> None:
+    settings = feed_settings(coinbase_feed="exchange", sim_rate=300.0)
+    exchange = feed(settings)
+
+    async def scenario() -> None:
+        async with (
+            open_simulator(settings, venues=["coinbase"]) as sim,
+            connect(exchange.url) as ws,
+        ):
+            assert exchange.on_connect is not None
+            await exchange.on_connect(ws)
+            first = exchange.parse(await ws.recv(decode=False), 0)
+            assert (first.channel, first.control) == ("subscriptions", "ack")
+            trades: list[Trade] = []
+            beats: set[str] = set()
+            while beats != set(INSTRUMENTS):
+                parsed = exchange.parse(await ws.recv(decode=False), 0)
+                if isinstance(parsed, ExchangeHeartbeat):
+                    beats.add(parsed.product)
+                else:
+                    assert parsed.channel == "matches"
+                    trades += [record for record in parsed.records if isinstance(record, Trade)]
+            assert {trade.instrument for trade in trades} == set(INSTRUMENTS)
+            (client,) = sim.venues["coinbase"].clients
+            assert client.path == "/exchange"
+            assert set(client.subscriptions) == {(c, i) for c in ("matches", "heartbeat") for i in INSTRUMENTS}
 
     run(scenario)
