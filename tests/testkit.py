@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -10,10 +11,10 @@ import socket
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ from streaming.book import Checksum, OrderBook
 from ticklake.lake import open_catalog
 from ticklake.settings import Settings, get_settings
 from ticklake.timeutil import NS_PER_SECOND, date_to_ns
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -42,6 +45,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, message: str, inte
             return
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s: {message}")
+
+
+def run_bounded(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+    """Run an async scenario in a fresh event loop, failing it after ``timeout`` seconds."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), timeout)
+
+    return asyncio.run(bounded())
 
 
 def complete_jsonl(path: Path) -> list[dict[str, Any]]:

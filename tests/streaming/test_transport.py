@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection, serve
 
 from streaming.errors import StreamingError
 from streaming.transport import Backoff, Frame, stream_frames
 
-T = TypeVar("T")
 TIMEOUT = 15.0
 FAST = Backoff(initial=0.01, maximum=0.05)
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 @asynccontextmanager

@@ -4,13 +4,13 @@ resubscribing, REST repair of gaps; and the Exchange feed (matches, heartbeats, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from testkit import free_port
+from testkit import free_port, run_bounded
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Gap, Ticker, Trade
@@ -36,17 +36,12 @@ from streaming.venues import coinbase
 from streaming.venues.base import ParsedFrame
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 30.0
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coinbase"
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def feed_settings(**overrides: Any) -> Settings:

@@ -4,18 +4,19 @@ and REST repair of gaps and catch-up against the real simulator."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from testkit import free_port
+from testkit import free_port, run_bounded
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Gap, Lifecycle, Ticker, Trade
@@ -34,18 +35,13 @@ from streaming.venues import kalshi
 from ticklake.errors import ConfigError
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 BTC, ETH = "KXBTCD-26NOV2117-T95999.99", "KXETHD-26NOV2117-T3499.99"
 INSTRUMENTS = [f"KALSHI:{BTC}", f"KALSHI:{ETH}"]
 TIMEOUT = 30.0
 NS = 1_000_000_000
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def feed_settings(**overrides: Any) -> Settings:

@@ -4,13 +4,13 @@ book settings (depth 10, CRC32) and resubscription the collector keeps Kraken bo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from testkit import free_port
+from testkit import free_port, run_bounded
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Gap, Trade
@@ -25,7 +25,6 @@ from streaming.venues import kraken
 from ticklake.settings import Settings, load_settings
 from ticklake.timeutil import now_ns
 
-T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "kraken"
 FRAMES = {
     frame["name"]: frame
@@ -34,11 +33,7 @@ FRAMES = {
 TIMEOUT = 30.0
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
@@ -26,19 +28,12 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import krakenfutures
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 VENUE = "krakenfutures"
 INSTRUMENTS = ["BTC-USD-PERP", "ETH-USD-PERP"]
 TIMEOUT = 30.0
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

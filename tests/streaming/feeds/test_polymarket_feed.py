@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import zlib
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from testkit import free_port
+from testkit import free_port, run_bounded
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Level, Ticker, Trade
@@ -37,7 +37,6 @@ from streaming.venues import polymarket
 from streaming.venues.polymarket import top_checksum, top_of_book_checksum
 from ticklake.settings import DEFAULT_INSTRUMENTS, Settings, load_settings
 
-T = TypeVar("T")
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "polymarket"
 A, B = DEFAULT_INSTRUMENTS["polymarket"]
 C = "POLYMARKET:71321045679252212594626385532706912750332728571942532289631379312455583992563"
@@ -46,11 +45,7 @@ SECOND = 1_000_000_000
 TIMEOUT = 30.0
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

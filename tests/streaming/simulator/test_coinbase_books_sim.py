@@ -5,13 +5,14 @@ the book-drop fault, unsubscription, and resynchronisation by resubscribing."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Ticker, Trade
@@ -25,20 +26,13 @@ from streaming.simulator.server import open_simulator
 from streaming.venues import coinbase
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 30.0
 START_MS = 1_790_000_000_000
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coinbase"
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import Trade
@@ -20,20 +21,13 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import coinbase
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 20.0
 START_MS = 1_790_000_000_000
 TAPE = list(iter_trades(5, INSTRUMENTS, range(START_MS, START_MS + 300 * 137, 137)))
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import json
 import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -31,19 +32,12 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import coinbase
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 20.0
 START_MS = 1_790_000_000_000
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

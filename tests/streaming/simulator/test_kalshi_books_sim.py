@@ -5,13 +5,14 @@ resubscription), ticker_v2 and market_lifecycle_v2/event_lifecycle messages."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Lifecycle, Ticker, Trade
@@ -25,18 +26,13 @@ from streaming.simulator.server import open_simulator
 from streaming.venues import kalshi
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 BTC, ETH, FED = "KXBTCD-26NOV2117-T95999.99", "KXETHD-26NOV2117-T3499.99", "FED-23DEC-T3.00"
 INSTRUMENTS = [f"KALSHI:{ticker}" for ticker in (BTC, ETH, FED)]
 TIMEOUT = 20.0
 NS = 1_000_000_000
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

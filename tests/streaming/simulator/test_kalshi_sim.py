@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import time
@@ -14,11 +15,11 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
@@ -36,20 +37,13 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import kalshi
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 BTC, ETH, FED = "KXBTCD-26NOV2117-T95999.99", "KXETHD-26NOV2117-T3499.99", "FED-23DEC-T3.00"
 INSTRUMENTS = [f"KALSHI:{ticker}" for ticker in (BTC, ETH, FED)]
 TIMEOUT = 20.0
 NS = 1_000_000_000
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

@@ -5,17 +5,18 @@ drop fault as a checksum mismatch, resubscribe for a fresh snapshot, unsubscribe
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Coroutine
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Ticker, Trade
@@ -28,7 +29,6 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import kraken
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 SEED = 13
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 30.0
@@ -39,13 +39,7 @@ FRAMES = {
 }
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -28,19 +29,12 @@ from streaming.venues import kraken
 from streaming.venues.base import ParsedFrame
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 20.0
 NOW_NS = 1_790_000_000_123_456_789
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

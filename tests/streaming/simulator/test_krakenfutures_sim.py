@@ -6,16 +6,17 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import time
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -30,7 +31,6 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import krakenfutures
 from ticklake.settings import Settings, load_settings
 
-T = TypeVar("T")
 VENUE = "krakenfutures"
 INSTRUMENTS = ["BTC-USD-PERP", "ETH-USD-PERP"]
 PRODUCTS = ["PF_XBTUSD", "PF_ETHUSD"]
@@ -38,13 +38,7 @@ TIMEOUT = 20.0
 EXECUTIONS = "/api/history/v3/market/{}/executions"
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

@@ -5,12 +5,13 @@ market_resolved frames, kept in sync by BookSync with the feed's top-of-book che
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Lifecycle, Ticker, Trade
@@ -27,7 +28,6 @@ from streaming.venues import polymarket
 from streaming.venues.polymarket import top_of_book_checksum
 from ticklake.settings import DEFAULT_INSTRUMENTS, Settings, load_settings
 
-T = TypeVar("T")
 A, B = DEFAULT_INSTRUMENTS["polymarket"]  # the outcomes of one simulated market
 C = "POLYMARKET:71321045679252212594626385532706912750332728571942532289631379312455583992563"  # a market alone
 INSTRUMENTS = [A, B, C]
@@ -36,13 +36,7 @@ TIMEOUT = 30.0
 T0_MS = 1_790_000_000_000
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:

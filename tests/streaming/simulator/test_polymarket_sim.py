@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from testkit import run_bounded
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -27,7 +28,6 @@ from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import polymarket
 from ticklake.settings import DEFAULT_INSTRUMENTS, Settings, load_settings
 
-T = TypeVar("T")
 A, B = DEFAULT_INSTRUMENTS["polymarket"]  # the outcomes of one simulated market
 C = "POLYMARKET:71321045679252212594626385532706912750332728571942532289631379312455583992563"  # a market alone
 INSTRUMENTS = [A, B, C]
@@ -36,13 +36,7 @@ TIMEOUT = 20.0
 T0_MS = 1_790_000_000_000
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float = TIMEOUT) -> T:
-    """Run an async scenario with a hard time bound."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario(), timeout)
-
-    return asyncio.run(bounded())
+run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 def sim_settings(**overrides: Any) -> Settings:
