@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
 
+from ticklake.console import configure_logging
 from ticklake.errors import TicklakeError
 from ticklake.settings import Settings, get_settings
 
@@ -27,11 +27,7 @@ app.add_typer(contracts_app, name="contracts")
 
 
 def _setup(verbose: bool = False) -> Settings:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
-    )
+    configure_logging(verbose, rich_tracebacks=True)
     try:
         return get_settings()
     except TicklakeError as error:

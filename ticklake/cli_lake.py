@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -17,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ticklake.console import configure_logging
 from ticklake.errors import LakeReadError, TicklakeError
 from ticklake.settings import Settings, get_settings
 
@@ -44,11 +43,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _settings(verbose: bool = False) -> Settings:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(show_path=False, console=Console(stderr=True))],
-    )
+    configure_logging(verbose)
     try:
         return get_settings()
     except TicklakeError as error:

@@ -23,27 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from streaming.broker import split_host_port, start_broker
+from ticklake.console import stderr_console
 from ticklake.errors import TicklakeError
 from ticklake.processes import port_open, spawn, stop_process, wait_for_port
 from ticklake.settings import ENV_PREFIX, Settings
 
-
-class _Console(Console):
-    """A console that goes quiet when its terminal or pipe goes away, instead of exiting.
-
-    rich's default answer to a broken pipe is ``SystemExit(1)``; during shutdown that would abandon
-    the children. Here the output is dropped and the shutdown carries on.
-    """
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-
-
-console = _Console(stderr=True)
+console = stderr_console()
 
 DAGSTER_YAML = """\
 # Written by `ticklake up`. The embedded Dagster instance: SQLite storage under this folder.
