@@ -19,15 +19,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
+from contracts.avro_reader import record_reader
 from contracts.records import DeadLetter
-from contracts.schemas import ContractError, RecordName, decode
+from contracts.schemas import ContractError, RecordName, encode
 from contracts.tables import (
     BRONZE_BOOK,
     BRONZE_DEAD_LETTERS,
@@ -44,11 +44,12 @@ from contracts.tables import (
     TableDef,
 )
 from streaming.aggregator import CANDLE_STATE_HEADER, LATE_INTERVALS_HEADER
+from streaming.bronze_arrow import columns_to_table
 from streaming.bus import cluster_id, ensure_topics, make_consumer, partitions_of
 from streaming.errors import BrokerError
 from ticklake.lake import ensure_table, sink_summary, snapshot_offsets
 from ticklake.settings import Settings
-from ticklake.timeutil import NS_PER_DAY, now_ns
+from ticklake.timeutil import now_ns
 
 log = logging.getLogger(__name__)
 
@@ -113,34 +114,39 @@ ROUTES = (
 
 
 class _Batch:
-    """Rows and next offsets accumulated for one table since its last commit."""
+    """Rows and next offsets accumulated for one table since its last commit.
+
+    Rows are held as columns: the record's fields as :meth:`~contracts.avro_reader.RecordReader.into`
+    appends them, then the Kafka partition and offset and the route's header columns, which the sink
+    appends itself.
+    """
 
     def __init__(self, route: Route, topic: str, positions: dict[int, int]) -> None:
         self.route = route
         self.topic = topic
         self.positions = positions  # partition -> next offset, for every assigned partition
-        self.rows: list[dict[str, Any]] = []
+        reader = record_reader(route.record)
+        names = (*reader.fields, "kafka_partition", "kafka_offset", *(column for _, column in route.header_columns))
+        self.columns: dict[str, list[Any]] = {name: [] for name in names}
+        self.read_into = reader.into(self.columns)
+        self.partitions = self.columns["kafka_partition"].append
+        self.offsets = self.columns["kafka_offset"].append
+        self.headers = tuple((header, self.columns[column].append) for header, column in route.header_columns)
         self.dirty = False
 
-    def add(self, record: dict[str, Any], partition: int, offset: int) -> None:
-        record["kafka_partition"] = partition
-        record["kafka_offset"] = offset
-        self.rows.append(record)
+    @property
+    def rows(self) -> int:
+        """Rows held since the last commit."""
+        return len(self.columns["kafka_offset"])
+
+    def land(self, partition: int, offset: int) -> None:
+        """Append the sink's own columns of the record just read."""
+        self.partitions(partition)
+        self.offsets(offset)
 
     def advance(self, partition: int, offset: int) -> None:
         self.positions[partition] = offset + 1
         self.dirty = True
-
-
-def _to_arrow(rows: list[dict[str, Any]], schema: pa.Schema, time_column: str) -> pa.Table:
-    columns: dict[str, pa.Array] = {}
-    for field in schema:
-        if field.name == "event_date":
-            continue
-        columns[field.name] = pa.array([row[field.name] for row in rows], type=field.type)
-    days = pc.divide(columns[time_column], pa.scalar(NS_PER_DAY, pa.int64()))
-    columns["event_date"] = pc.cast(pc.cast(days, pa.int32()), pa.date32())
-    return pa.table([columns[field.name] for field in schema], schema=schema)
 
 
 class BronzeSink:
@@ -260,7 +266,7 @@ class BronzeSink:
             batch.advance(partition, offset)  # e.g. a forming candle: not landed
             return
         try:
-            record = decode(batch.route.record, value)
+            batch.read_into(value)
         except ContractError as error:
             letter = DeadLetter(
                 venue="unknown",
@@ -271,20 +277,21 @@ class BronzeSink:
                 source=f"{topic}/{partition}/{offset}",
             )
             dlq = self.batches[self.settings.topic("dlq")]
-            dlq.rows.append({**letter.to_record(now_ns()), "kafka_partition": partition, "kafka_offset": offset})
+            dlq.read_into(encode("dead_letter", letter.to_record(now_ns())))
+            dlq.land(partition, offset)
             dlq.dirty = True
             log.warning("sink: dead letter from %s/%d/%d: %s", topic, partition, offset, error)
         else:
-            for header, column in batch.route.header_columns:
+            batch.land(partition, offset)
+            for header, append in batch.headers:
                 found = _header(message, header)
-                record[column] = found.decode("utf-8", "replace") if found is not None else None
-            batch.add(record, partition, offset)
+                append(None if found is None else found.decode("utf-8", "replace"))
         batch.advance(partition, offset)
 
     def _commit(self, batch: _Batch) -> None:
         started = time.monotonic()
         schema = self.tables[batch.topic].schema().as_arrow()
-        data = _to_arrow(batch.rows, schema, batch.route.time_column) if batch.rows else schema.empty_table()
+        data = columns_to_table(batch.columns, schema, batch.route.time_column) if batch.rows else schema.empty_table()
         if data.num_rows:
             data = data.sort_by([(name, "ascending") for name in batch.route.table.sort_by])
         dates = sorted({day.isoformat() for day in pc.unique(data["event_date"]).to_pylist()})
@@ -311,7 +318,8 @@ class BronzeSink:
             event_dates=tuple(dates),
             seconds=time.monotonic() - started,
         )
-        batch.rows = []
+        for column in batch.columns.values():
+            column.clear()
         batch.dirty = False
         self.committed_rows += report.rows
         self.commits += 1
@@ -357,7 +365,7 @@ class BronzeSink:
                     self._handle(message)
                 if messages:
                     last_message = time.monotonic()
-                pending = max(len(b.rows) for b in self.batches.values())
+                pending = max(b.rows for b in self.batches.values())
                 if pending >= self.settings.sink_batch_rows or (
                     time.monotonic() - last_flush >= self.settings.sink_batch_seconds
                 ):
