@@ -229,10 +229,8 @@ class BinanceSim(VenueSim):
         return (client.state["combined"], client.state["micros"])
 
     def render(self, trade: SimTrade, channel: str, client: Client) -> str:  # noqa: D102 - see VenueSim
-        data = binance_wire.payload(trade, channel, micros=client.state["micros"])  # type: ignore[arg-type]
-        if client.state["combined"]:
-            return binance_wire.wrap(binance_wire.stream_of(trade.instrument, channel), data)  # type: ignore[arg-type]
-        return data
+        state = client.state
+        return binance_wire.trade_frame(trade, channel, micros=state["micros"], combined=state["combined"])  # type: ignore[arg-type]
 
     def truth(self, trade: SimTrade, channel: str) -> TruthFields:  # noqa: D102 - see VenueSim
         return TruthFields(
@@ -261,19 +259,12 @@ class BinanceSim(VenueSim):
 
     def _apply_trades(self) -> None:
         """Apply every trade generated since the last call (sent or not) to its instrument's book."""
-        for instrument, history in self.history.items():
-            applied = self._applied.get(instrument)
-            fresh: list[SimTrade] = []
-            for trade in reversed(history):
-                if applied is not None and trade.trade_id <= applied:
-                    break
-                fresh.append(trade)
+        for instrument in self.history:
+            fresh = self.trades_after(instrument, self._applied.get(instrument))
             if not fresh:
                 continue
-            book = self.books[instrument]
-            for trade in reversed(fresh):
-                book.on_trade(trade)
-            self._applied[instrument] = fresh[0].trade_id
+            self.books[instrument].on_trades(fresh)
+            self._applied[instrument] = fresh[-1].trade_id
 
     def _send_books(self, now: float | None, wall_ms: int, *, final: bool) -> None:
         """Send the due depth diffs (all of them when ``final``) and the changed best bids and asks.

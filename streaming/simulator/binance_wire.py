@@ -22,9 +22,11 @@ import functools
 from collections.abc import Iterable
 
 from streaming.simulator.books import BookDiff, BookSnapshot, text
-from streaming.simulator.market import SimTrade
+from streaming.simulator.market import PRICE_DECIMALS, SimTrade
 from streaming.venues import binance
 from streaming.venues.binance import BookChannel, Channel
+
+_UNIT = 10**PRICE_DECIMALS
 
 
 @functools.lru_cache(maxsize=1024)
@@ -62,18 +64,7 @@ def payload(trade: SimTrade, channel: Channel, *, micros: bool = False) -> str:
     Returns:
         The JSON text of the payload.
     """
-    ts = trade.ts_ms * 1_000 if micros else trade.ts_ms
-    maker = "true" if trade.side == "sell" else "false"
-    symbol = symbol_of(trade.instrument)
-    if channel == "trade":
-        return (
-            f'{{"e":"trade","E":{ts},"s":"{symbol}","t":{trade.trade_id},"p":"{trade.price_text}",'
-            f'"q":"{trade.size_text}","T":{ts},"m":{maker},"M":true}}'
-        )
-    return (
-        f'{{"e":"aggTrade","E":{ts},"s":"{symbol}","a":{trade.agg_id},"p":"{trade.price_text}",'
-        f'"q":"{trade.size_text}","f":{trade.trade_id},"l":{trade.trade_id},"T":{ts},"m":{maker},"M":true}}'
-    )
+    return trade_frame(trade, channel, micros=micros, combined=False)
 
 
 def wrap(stream: str, data: str) -> str:
@@ -83,7 +74,33 @@ def wrap(stream: str, data: str) -> str:
 
 def combined_frame(trade: SimTrade, channel: Channel, *, micros: bool = False) -> str:
     """The combined-stream frame of a trade (the payload wrapped with its stream name)."""
-    return wrap(stream_of(trade.instrument, channel), payload(trade, channel, micros=micros))
+    return trade_frame(trade, channel, micros=micros, combined=True)
+
+
+def trade_frame(trade: SimTrade, channel: Channel, *, micros: bool, combined: bool) -> str:
+    """The frame of a trade: :func:`combined_frame` when ``combined``, else :func:`payload`.
+
+    Built in one piece: ``wrap(stream_of(...), payload(...))`` without the intermediate payload text.
+    """
+    head, tail = (_combined_head(trade.instrument, channel), "}") if combined else ("", "")
+    ts = trade.ts_ms * 1_000 if micros else trade.ts_ms
+    maker = "true" if trade.side == "sell" else "false"
+    symbol = symbol_of(trade.instrument)
+    if channel == "trade":
+        return (
+            f'{head}{{"e":"trade","E":{ts},"s":"{symbol}","t":{trade.trade_id},"p":"{trade.price_text}",'
+            f'"q":"{trade.size_text}","T":{ts},"m":{maker},"M":true}}{tail}'
+        )
+    return (
+        f'{head}{{"e":"aggTrade","E":{ts},"s":"{symbol}","a":{trade.agg_id},"p":"{trade.price_text}",'
+        f'"q":"{trade.size_text}","f":{trade.trade_id},"l":{trade.trade_id},"T":{ts},"m":{maker},"M":true}}{tail}'
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _combined_head(instrument: str, channel: Channel) -> str:
+    """What precedes a payload in a combined-stream frame of the instrument's channel."""
+    return f'{{"stream":"{stream_of(instrument, channel)}","data":'
 
 
 def trade_id_of(trade: SimTrade, channel: Channel) -> str:
@@ -94,7 +111,10 @@ def trade_id_of(trade: SimTrade, channel: Channel) -> str:
 
 
 def _levels(levels: Iterable[tuple[int, int]]) -> str:
-    return ",".join(f'["{text(price)}","{text(size)}"]' for price, size in levels)
+    # text(price) and text(size), without two calls per level
+    return ",".join(
+        f'["{price // _UNIT}.{price % _UNIT:08d}","{size // _UNIT}.{size % _UNIT:08d}"]' for price, size in levels
+    )
 
 
 def depth_payload(instrument: str, diff: BookDiff, event_ms: int, *, micros: bool = False) -> str:

@@ -18,6 +18,7 @@ import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from math import cos, exp, log, sin, sqrt
 from typing import Literal, NamedTuple
 
 from contracts.instruments import kind_of, split_spot
@@ -35,6 +36,8 @@ _ID_SPREAD = 1_000_000_000
 _RELATIVE_MOVE = 3e-5  # standard deviation of one trade's price move, relative to the price
 _REVERSION = 1e-4  # pull of the price back towards its start, per trade
 _SIZE_SIGMA = 1.2  # log-normal dispersion of sizes
+_TWO_PI = 2.0 * math.pi  # random.TWOPI
+_SIZE_TEXTS = 4096  # size texts kept per instrument (sizes repeat; prices rarely do)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,6 +132,9 @@ class SimTrade(NamedTuple):
         return Decimal(self.size_text)
 
 
+_new_trade = tuple.__new__  # SimTrade(*fields) without the named tuple's Python-level __new__
+
+
 class _Walk:
     """The mutable state of one instrument's tape."""
 
@@ -141,6 +147,7 @@ class _Walk:
         "next_trade_id",
         "rng",
         "size_step_units",
+        "size_texts",
         "start_ticks",
         "tick_units",
         "ticks",
@@ -164,36 +171,56 @@ class _Walk:
         self.max_ticks = int(Decimal(profile.max_price) / tick) if profile.max_price is not None else None
         self.ticks = self.start_ticks
         self.size_step_units = 10 ** (PRICE_DECIMALS - profile.size_decimals)
+        self.size_texts: dict[int, str] = {}  # lots -> size text: sizes repeat, their texts are made once
         self.log_median = math.log(profile.median_size * 10**profile.size_decimals)
         self.next_trade_id = _FIRST_TRADE_ID + self.rng.randrange(_ID_SPREAD)
         self.next_agg_id = _FIRST_AGG_ID + self.rng.randrange(_ID_SPREAD)
         self.last_ms = 0
 
     def step(self, ts_ms: int) -> SimTrade:
+        """The next trade: a side, a price move following it, a size; the next ids."""
         rng = self.rng
         side: SimSide = "buy" if rng.random() < 0.5 else "sell"
         # Buys lift the offer and sells hit the bid: the move follows the aggressor.
-        sigma = max(0.6, self.ticks * _RELATIVE_MOVE)
-        move = abs(round(rng.gauss(0.0, sigma)))
-        reversion = round((self.start_ticks - self.ticks) * _REVERSION)
-        self.ticks = max(1, self.ticks + (move if side == "buy" else -move) + reversion)
-        if self.max_ticks is not None:
-            self.ticks = min(self.ticks, self.max_ticks)
-        lots = max(1, round(math.exp(self.log_median + _SIZE_SIGMA * rng.gauss(0.0, 1.0))))
+        ticks = self.ticks
+        sigma = ticks * _RELATIVE_MOVE
+        if sigma < 0.6:
+            sigma = 0.6
+        if rng.gauss_next is None:  # type: ignore[attr-defined]  # always: step draws two normals at a time
+            # rng.gauss(0.0, sigma) then rng.gauss(0.0, 1.0), computed as Random.gauss computes them
+            # (Box-Muller: the first call draws a pair, the second returns the other one), in one go.
+            x2pi = rng.random() * _TWO_PI
+            g2rad = sqrt(-2.0 * log(1.0 - rng.random()))
+            move_draw = 0.0 + cos(x2pi) * g2rad * sigma
+            size_draw = 0.0 + sin(x2pi) * g2rad * 1.0
+        else:
+            move_draw = rng.gauss(0.0, sigma)
+            size_draw = rng.gauss(0.0, 1.0)
+        move = abs(round(move_draw))
+        reversion = round((self.start_ticks - ticks) * _REVERSION)
+        ticks += (move if side == "buy" else -move) + reversion
+        if ticks < 1:
+            ticks = 1
+        if self.max_ticks is not None and ticks > self.max_ticks:
+            ticks = self.max_ticks
+        self.ticks = ticks
+        lots = round(exp(self.log_median + _SIZE_SIGMA * size_draw))
+        if lots < 1:
+            lots = 1
+        size_text = self.size_texts.get(lots)
+        if size_text is None:
+            size_text = _text(lots * self.size_step_units)
+            if len(self.size_texts) >= _SIZE_TEXTS:
+                self.size_texts.clear()
+            self.size_texts[lots] = size_text
         if ts_ms > self.last_ms:
             self.last_ms = ts_ms
-        trade = SimTrade(
-            self.instrument,
-            self.next_trade_id,
-            self.next_agg_id,
-            _text(self.ticks * self.tick_units),
-            _text(lots * self.size_step_units),
-            side,
-            self.last_ms,
-        )
-        self.next_trade_id += 1
-        self.next_agg_id += 1
-        return trade
+        trade_id = self.next_trade_id
+        agg_id = self.next_agg_id
+        self.next_trade_id = trade_id + 1
+        self.next_agg_id = agg_id + 1
+        price_text = _text(ticks * self.tick_units)
+        return _new_trade(SimTrade, (self.instrument, trade_id, agg_id, price_text, size_text, side, self.last_ms))
 
 
 def _text(units: int) -> str:

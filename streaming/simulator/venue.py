@@ -30,6 +30,7 @@ import abc
 import asyncio
 import collections
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -184,6 +185,7 @@ class VenueSim(abc.ABC):
         self._subscribers: dict[Subscription, dict[Client, None]] = {}
         self._clocks: dict[str, _Clock] = {}
         self._held: dict[str, SimTrade] = {}
+        self._receivers_of: dict[str, list[tuple[str, list[tuple[Client, list[ServerConnection]]]]]] | None = None
         self._wake = asyncio.Event()
         self._started: float | None = None
         self.generated = 0
@@ -370,39 +372,62 @@ class VenueSim(abc.ABC):
         truth, whether or not the wire delivers it (skipped, silent, or no connection open at that
         instant) -- a collector must get it, live or by repair.
 
+        Subscriptions and connection states only change between ticks (on the event loop), so the
+        receivers of each instrument's trades, grouped by format key, are looked up once per tick
+        (:meth:`_receivers`) rather than once per trade.
+
         Args:
             now: The event loop's clock (seconds), against which the instruments' clocks run.
             wall_ms: The wall clock in epoch milliseconds, the event time of the trades.
         """
         started = self._started if self._started is not None else now
-        factor = self.faults.rate_factor(now - started)
-        silent = self.faults.silent(now - started)
+        faults = self.faults
+        factor = faults.rate_factor(now - started)
+        silent = faults.silent(now - started)
+        skip_every = faults.skip_every or 0  # 0: no skips
+        # Without reorder, duplicate and malformed faults a trade goes straight out (see _deliver).
+        direct = not (faults.reorder_every or faults.duplicate_every or faults.malformed_every)
+        max_trades = self._max_trades
+        ground_truth = self._ground_truth
+        next_trade = self.market.next_trade
+        render = self.render
         lines: list[str] = []
-        for instrument, clock in list(self._clocks.items()):
-            clock.credit = min(clock.credit + (now - clock.last) * self._rate * factor, self._cap(factor))
-            clock.last = now
-            due = int(clock.credit)
-            clock.credit -= due
-            channels = [channel for channel in self.trade_channels if self._subscribers.get((channel, instrument))]
-            for _ in range(due):
-                if self.exhausted:
-                    break
-                trade = self.market.next_trade(instrument, wall_ms)
-                self.history[instrument].append(trade)
-                self.generated += 1
-                lost = silent or self.faults.skip(self.generated)
-                if self._ground_truth is not None:
-                    lines.extend(self.ground_truth_line(trade, channel, sent=not lost) for channel in channels)
-                if lost:
-                    self.trades_skipped += 1  # lost on the wire: on the tape, never sent
-                    continue
-                self._deliver(trade)
-        for held in list(self._held.values()):  # out of order within the tick, never later
-            self._deliver_now(held)
-        self._held.clear()
-        if lines and self._ground_truth is not None:
-            self._ground_truth.write("".join(lines))
-            self._ground_truth.flush()
+        self._receivers_of = {}
+        try:
+            for instrument, clock in list(self._clocks.items()):
+                clock.credit = min(clock.credit + (now - clock.last) * self._rate * factor, self._cap(factor))
+                clock.last = now
+                due = int(clock.credit)
+                clock.credit -= due
+                if max_trades is not None:  # the tape ends at sim_max_trades
+                    due = max(0, min(due, max_trades - self.generated))
+                channels = [channel for channel in self.trade_channels if self._subscribers.get((channel, instrument))]
+                receivers = self._receivers(instrument) if due else []
+                keep = self.history[instrument].append
+                for _ in range(due):
+                    trade = next_trade(instrument, wall_ms)
+                    keep(trade)
+                    self.generated += 1
+                    lost = silent or (skip_every != 0 and self.generated % skip_every == 0)
+                    if ground_truth is not None:
+                        lines.extend(self.ground_truth_line(trade, channel, sent=not lost) for channel in channels)
+                    if lost:
+                        self.trades_skipped += 1  # lost on the wire: on the tape, never sent
+                    elif not direct:
+                        self._deliver(trade)
+                    elif receivers:  # _deliver, _deliver_now and _send in short
+                        for channel, groups in receivers:
+                            for client, connections in groups:
+                                broadcast(connections, render(trade, channel, client))
+                        self.trades_sent += 1
+            for held in list(self._held.values()):  # out of order within the tick, never later
+                self._deliver_now(held)
+            self._held.clear()
+        finally:
+            self._receivers_of = None
+        if lines and ground_truth is not None:
+            ground_truth.write("".join(lines))
+            ground_truth.flush()
         self._drop_slow_clients()
 
     def _cap(self, factor: float) -> float:
@@ -434,27 +459,44 @@ class VenueSim(abc.ABC):
                 self.malformed_sent += 1
 
     def _send(self, trade: SimTrade) -> tuple[list[str], list[tuple[list[ServerConnection], str]]]:
-        """Broadcast a trade to its subscribers, one rendering per format key.
+        """Broadcast a trade to its receivers (:meth:`_receivers`), one rendering per format key.
 
         Returns:
             The channels it went out on, and each frame with the connections it went to.
         """
         sent: list[str] = []
         deliveries: list[tuple[list[ServerConnection], str]] = []
+        for channel, groups in self._receivers(trade.instrument):
+            for client, connections in groups:
+                frame = self.render(trade, channel, client)
+                broadcast(connections, frame)
+                deliveries.append((connections, frame))
+            sent.append(channel)
+        return sent, deliveries
+
+    def _receivers(self, instrument: str) -> list[tuple[str, list[tuple[Client, list[ServerConnection]]]]]:
+        """Who gets an instrument's trades: per trade channel with open subscribers, one group per format key.
+
+        Each group is the client whose rendering the group shares (the first of them) and the
+        connections of its members. Looked up once per tick (see :meth:`tick`), else every time.
+        """
+        cache = self._receivers_of
+        if cache is not None:
+            found = cache.get(instrument)
+            if found is not None:
+                return found
+        receivers: list[tuple[str, list[tuple[Client, list[ServerConnection]]]]] = []
         for channel in self.trade_channels:
-            clients = self.subscribers(channel, trade.instrument)
+            clients = self.subscribers(channel, instrument)
             if not clients:
                 continue
             groups: dict[Hashable, list[Client]] = {}
             for client in clients:
                 groups.setdefault(self.format_key(client), []).append(client)
-            for members in groups.values():
-                frame = self.render(trade, channel, members[0])
-                connections = [c.connection for c in members]
-                broadcast(connections, frame)
-                deliveries.append((connections, frame))
-            sent.append(channel)
-        return sent, deliveries
+            receivers.append((channel, [(members[0], [c.connection for c in members]) for members in groups.values()]))
+        if cache is not None:
+            cache[instrument] = receivers
+        return receivers
 
     def ground_truth_line(self, trade: SimTrade, channel: str, *, sent: bool = True) -> str:
         """One ground-truth JSON line (with the newline) for a trade on a channel.
@@ -521,6 +563,30 @@ class VenueSim(abc.ABC):
     def trades_from(self, instrument: str) -> list[SimTrade]:
         """Every generated trade of an instrument still in the history, oldest first."""
         return list(self.history.get(instrument, ()))
+
+    def trades_after(self, instrument: str, trade_id: int | None) -> list[SimTrade]:
+        """The trades of an instrument's history after the one with ``trade_id`` (all for ``None``), oldest first.
+
+        The tape numbers an instrument's trades consecutively, so their count is known from the
+        latest id; it is checked against the history (ids increase) and counted otherwise.
+        """
+        history = self.history[instrument]
+        if trade_id is None or not history or history[0].trade_id > trade_id:
+            return list(history)
+        count = history[-1].trade_id - trade_id
+        if not (
+            0 <= count < len(history)
+            and history[-count - 1].trade_id <= trade_id
+            and (count == 0 or history[-count].trade_id > trade_id)
+        ):
+            count = 0
+            for trade in reversed(history):
+                if trade.trade_id <= trade_id:
+                    break
+                count += 1
+        fresh = list(itertools.islice(reversed(history), count))
+        fresh.reverse()
+        return fresh
 
 
 def http_json(status: HTTPStatus, document: object) -> Response:
