@@ -4,6 +4,10 @@ Every part runs as its own process (as in production); the sink commits by size 
 figure is trades committed per second from the first trade's event time to the last commit, checked
 for exactly once (distinct trade identities == rows == trades sent).
 
+It also prints each process's CPU time per trade (all of it, start-up included): on two cores the
+processes share, that sum is what caps the rate. ``--trades-only`` captures trades without the books
+(no depth diffs, no bookTicker) to show the trade path alone.
+
 The default rate (6,000 trades/s per instrument, 18,000 in all) is about what this 2-core machine
 carries with the simulator on it. Above that (``--rate 20000``: 60,000 offered) the simulator drops
 the collector as a slow consumer, as a venue would; the collector reconnects and repairs the gap from
@@ -38,9 +42,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def commit_lags_ms(table: Table) -> list[float]:
-    """Venue event time to Iceberg commit time, per trade, in milliseconds (from each commit's files)."""
-    lags: list[float] = []
+def stage_lags_ms(table: Table) -> dict[str, list[float]]:
+    """Per trade, in milliseconds: venue event to our socket, socket to the bus, bus to the Iceberg commit."""
+    lags: dict[str, list[float]] = {"venue -> socket": [], "socket -> bus": [], "bus -> commit": [], "total": []}
     for snapshot in table.snapshots():
         committed_ns = snapshot.timestamp_ms * 1_000_000
         for manifest in snapshot.manifests(table.io):
@@ -48,9 +52,13 @@ def commit_lags_ms(table: Table) -> list[float]:
                 continue
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                 path = entry.data_file.file_path.removeprefix("file://")
-                events = pq.read_table(path, columns=["ts_event"]).column("ts_event").to_pylist()
-                lags.extend((committed_ns - event) / 1e6 for event in events)
-    return lags
+                times = pq.read_table(path, columns=["ts_event", "ts_recv", "ts_ingest"]).to_pydict()
+                for event, recv, ingest in zip(times["ts_event"], times["ts_recv"], times["ts_ingest"], strict=True):
+                    lags["venue -> socket"].append((recv - event) / 1e6)
+                    lags["socket -> bus"].append((ingest - recv) / 1e6)
+                    lags["bus -> commit"].append((committed_ns - ingest) / 1e6)
+                    lags["total"].append((committed_ns - event) / 1e6)
+    return {stage: sorted(values) for stage, values in lags.items()}
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -59,6 +67,12 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def main() -> None:
@@ -70,6 +84,11 @@ def main() -> None:
     parser.add_argument("--stall", type=float, default=90, help="stop after this many seconds without a new commit")
     parser.add_argument("--instruments", default='{"binance":["BTC-USDT","ETH-USDT","SOL-USDT"]}')
     parser.add_argument("--workdir", help="keep state and logs in this folder (default: a temporary one)")
+    parser.add_argument(
+        "--trades-only",
+        action="store_true",
+        help="capture trades only (no depth diffs, no bookTicker): the trade path's own capacity",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ticklake-bench-") as scratch:
@@ -88,6 +107,8 @@ def main() -> None:
             "TICKLAKE_SINK_BATCH_ROWS": "100000",
             "TICKLAKE_SINK_BATCH_SECONDS": "2",
         }
+        if args.trades_only:
+            env |= {"TICKLAKE_BINANCE_BOOK_CHANNEL": "null", "TICKLAKE_BINANCE_BOOK_TICKER": "false"}
         settings = load_settings(state_dir=state / "state")
         broker = start_broker(bootstrap, log_file=state / "broker.log")
         children: list[subprocess.Popen[bytes]] = []
@@ -122,9 +143,9 @@ def main() -> None:
                 rows = total
                 print(f"\r{rows:>10,} rows committed after {time.monotonic() - started:6.1f} s", end="", flush=True)
             finished = time.monotonic()
-            peaks = {"broker": peak_rss_mb(broker.pid)} | {
-                name: peak_rss_mb(child.pid) for name, child in zip(names, children, strict=True)
-            }
+            processes = {"broker": broker.pid} | {name: child.pid for name, child in zip(names, children, strict=True)}
+            peaks = {name: peak_rss_mb(pid) for name, pid in processes.items()}
+            cpu = {name: cpu_seconds(pid) for name, pid in processes.items()}
             print()
             table = open_catalog(settings).load_table("bronze.trades")
             ids = table.scan(selected_fields=("venue", "symbol", "trade_id", "ts_event")).to_arrow()
@@ -141,10 +162,16 @@ def main() -> None:
             files = list(table.scan().plan_files())
             size = sum(task.file.file_size_in_bytes for task in files)
             print(f"bronze.trades storage:  {size / max(rows, 1):.1f} bytes/trade in {len(files)} files (zstd parquet)")
-            lags = sorted(commit_lags_ms(table))
-            pct = {p: lags[min(len(lags) - 1, int(len(lags) * p / 100))] for p in (50, 90, 99)}
-            print(f"event -> committed lag:  p50 {pct[50]:,.0f} ms, p90 {pct[90]:,.0f} ms, p99 {pct[99]:,.0f} ms")
+            for stage, lags in stage_lags_ms(table).items():
+                pct = {p: lags[min(len(lags) - 1, int(len(lags) * p / 100))] for p in (50, 90, 99)}
+                label = "event -> committed lag:" if stage == "total" else f"  {stage}:"
+                print(f"{label:<24}p50 {pct[50]:,.0f} ms, p90 {pct[90]:,.0f} ms, p99 {pct[99]:,.0f} ms")
             print("peak memory (RSS):      " + ", ".join(f"{n} {mb:,.0f} MB" for n, mb in peaks.items()))
+            per_trade = {name: seconds / max(rows, 1) * 1e6 for name, seconds in cpu.items()}
+            print(
+                f"CPU per trade:          {sum(per_trade.values()):.1f} µs: "
+                + ", ".join(f"{name} {micros:.1f}" for name, micros in sorted(per_trade.items(), key=lambda i: -i[1]))
+            )
             print(f"end-to-end throughput:  {rate:,.0f} trades/s (first trade's event time to the last commit)")
         finally:
             for child in reversed(children):

@@ -6,12 +6,19 @@ validating the value against every branch. Here each record type gets a Python f
 from its Avro schema (as :mod:`dataclasses` does for ``__init__``): one straight-line block per field
 that checks the value's exact type and appends its bytes, decimals converted inline.
 
-Two paths, one result:
+Four paths, one result:
 
 * The **fast path** (the generated function) takes only the values records are made of: a plain
   ``dict`` with exactly the schema's fields; ``str``, ``bytes``, ``int`` in the long range, ``float``,
   ``True``/``False``, ``Decimal`` that fits ``decimal(38, 18)``, ``None`` in nullable fields and
   ``list`` of plain ``dict`` levels. It writes the same bytes as fastavro, and raises on anything else.
+* The **attribute path** (generated too) encodes a record *object* of :mod:`contracts.records` without
+  building its dict: it reads the fields straight from the object's attributes (a nested record's from
+  its items' attributes, in a tuple or list), ``ts_ingest`` from its argument. It writes exactly what
+  the fast path writes for ``record.to_record(ts_ingest)``, and hands anything else to it.
+* The **values path** (generated too) takes the fields as arguments, in schema order, for a caller that
+  has the values and no record object to build (the collector's raw copy of every frame). It writes
+  exactly what the fast path writes for the dict of those values, and hands anything else to it.
 * The **slow path** handles whatever the fast path declined, with the semantics ``encode`` always
   had: field by field, the field's decimal converter from :mod:`contracts.schemas` and then fastavro's
   writer on that one field (a record's encoding is the concatenation of its fields'). So a value
@@ -34,7 +41,7 @@ import keyword
 import struct
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import fastavro
 
@@ -52,6 +59,12 @@ from contracts.schemas import (
 )
 
 Encoder = Callable[[Any], bytes]
+AttributeEncoder = Callable[[Any, int], bytes]
+"""Encodes a record object stamped with an ingest time: ``(record, ts_ingest)``."""
+ValuesEncoder = Callable[..., bytes]
+"""Encodes a record given its field values as arguments, in schema order."""
+Reads = Literal["dict", "attributes", "values"]
+"""Where a generated encoder reads the fields: a dict, a record object's attributes, its arguments."""
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
@@ -146,6 +159,7 @@ class _Generator:
         self.globals: dict[str, Any] = {}
         self.indent = 1
         self.used: set[str] = set()
+        self.reads: Reads = "dict"
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.indent + line)
@@ -162,16 +176,37 @@ class _Generator:
         self.used.add(name)
         return name
 
-    def source(self, function: str, fallback: bool) -> str:
-        """The function: with ``fallback``, any exception on the fast path hands over to ``_slow``."""
-        self.lines, self.indent, self.used = [], 2 if fallback else 1, {"record"}
+    def source(self, function: str, fallback: str | None, reads: Reads = "dict") -> str:
+        """The source of one encoder function, reading the fields where ``reads`` says.
+
+        ``function(record)`` of a dict; ``function(record, ts_ingest)`` of a record object (``attributes``: its
+        fields read as attributes, a nested record's from its items', ``ts_ingest`` from the argument); or
+        ``function(<field>, ...)`` of the fields' values in schema order (``values``).
+
+        Args:
+            function: The function's name.
+            fallback: An expression any exception on the fast path returns instead (``None``: none).
+            reads: Where the fields are read.
+
+        Raises:
+            _Unsupported: The schema uses an Avro type the generator does not handle, has no ``ts_ingest``
+                (``attributes``), or a field name that cannot be an argument (``values``).
+        """
+        names = [field["name"] for field in self.schema["fields"]]
+        if reads == "attributes" and "ts_ingest" not in names:
+            raise _Unsupported("the attribute path stamps ts_ingest, which the schema does not have")
+        if reads == "values" and not all(name.isidentifier() and name not in _RESERVED for name in names):
+            raise _Unsupported(f"the values path takes the fields as arguments, which {names} cannot all be")
+        self.lines, self.indent, self.reads = [], 2 if fallback else 1, reads
+        self.used = {"dict": {"record"}, "attributes": {"record", "ts_ingest"}, "values": set(names)}[reads]
         pieces = self.record_value(self.schema, "record", "")
         self.emit(f"return b''.join(({', '.join(pieces)},))")
-        head = [f"def {function}(record):"]
+        arguments = {"dict": "record", "attributes": "record, ts_ingest", "values": ", ".join(names)}[reads]
+        head = [f"def {function}({arguments}):"]
         if fallback:
             head.append("    try:")
             self.lines.append("    except Exception:")
-            self.lines.append("        return _slow(record)")
+            self.lines.append(f"        return {fallback}")
         return "\n".join([*head, *self.lines]) + "\n"
 
     def value(self, avro_type: Any, var: str, path: str) -> list[str]:
@@ -220,25 +255,25 @@ class _Generator:
         return f"_SIZE[len({var})] if len({var}) < 0x2000 else _uvarint(len({var}) << 1)"
 
     def long_value(self, _: Any, var: str, path: str) -> list[str]:
-        zigzag, out = self.local(f"{path}_zigzag"), self.local(f"{path}_varint")
+        """The zigzag varint in three pieces (the low 14 bits, the next 14, the rest), joined with the record's."""
+        zigzag = self.local(f"{path}_zigzag")
+        low, middle, high = self.local(f"{path}_low"), self.local(f"{path}_middle"), self.local(f"{path}_high")
         self.emit(f"if type({var}) is not int:")
         self.emit("    raise _OffPath")
         self.emit(f"{zigzag} = {var} << 1 if {var} >= 0 else ~({var} << 1)  # (n << 1) ^ (n >> 63) in the long range")
         self.emit(f"if {zigzag} < 0x4000:")
-        self.emit(f"    {out} = _LOW[{zigzag}]")
+        self.emit(f"    {low}, {middle}, {high} = _LOW[{zigzag}], b'', b''")
         self.emit(f"elif {zigzag} < 0x10000000:")
-        self.emit(f"    {out} = _LOW_MORE[{zigzag} & 0x3FFF] + _LOW[{zigzag} >> 14]")
+        self.emit(f"    {low}, {middle}, {high} = _LOW_MORE[{zigzag} & 0x3FFF], _LOW[{zigzag} >> 14], b''")
         self.emit(
             f"elif {zigzag} <= 0xFFFFFFFFFFFFFFFF:  # 4 low bytes from the tables, the high bits' varint remembered"
         )
-        self.emit(f"    {out} = (")
-        self.emit(f"        _LOW_MORE[{zigzag} & 0x3FFF]")
-        self.emit(f"        + _LOW_MORE[({zigzag} >> 14) & 0x3FFF]")
-        self.emit(f"        + (_HIGH.get({zigzag} >> 28) or _high({zigzag} >> 28))")
-        self.emit("    )")
+        self.emit(f"    {low} = _LOW_MORE[{zigzag} & 0x3FFF]")
+        self.emit(f"    {middle} = _LOW_MORE[({zigzag} >> 14) & 0x3FFF]")
+        self.emit(f"    {high} = _HIGH.get({zigzag} >> 28) or _high({zigzag} >> 28)")
         self.emit("else:  # outside the long range")
         self.emit("    raise _OffPath")
-        return [out]
+        return [low, middle, high]
 
     def double_value(self, _: Any, var: str, path: str) -> list[str]:
         out = self.local(f"{path}_double")
@@ -293,9 +328,15 @@ class _Generator:
         return [index, *pieces]
 
     def array_value(self, avro_type: dict[str, Any], var: str, path: str) -> list[str]:
-        """One block (count, items) then the zero count that ends the array, as fastavro writes it."""
+        """One block (count, items) then the zero count that ends the array, as fastavro writes it.
+
+        A ``list``; on the attribute path a ``tuple`` or ``list`` (``to_record`` makes a list of either).
+        """
         out, parts, item = self.local(f"{path}_array"), self.local(f"{path}_parts"), self.local(f"{path}_item")
-        self.emit(f"if type({var}) is not list:")
+        if self.reads == "attributes":
+            self.emit(f"if type({var}) is not tuple and type({var}) is not list:")
+        else:
+            self.emit(f"if type({var}) is not list:")
         self.emit("    raise _OffPath")
         self.emit(f"if {var}:")
         self.indent += 1
@@ -313,16 +354,32 @@ class _Generator:
         return [out]
 
     def record_value(self, schema: dict[str, Any], var: str, path: str) -> list[str]:
-        """A plain dict with exactly the record's fields, each encoded in schema order."""
+        """A plain dict with exactly the record's fields, each encoded in schema order.
+
+        On the attribute path: any object, its fields read as attributes (the top record's ``ts_ingest`` is
+        the argument), as ``to_record`` reads them. On the values path, the top record's fields are the
+        arguments (a nested record is a dict).
+        """
         self.register(schema)
         fields = schema["fields"]
-        self.emit(f"if type({var}) is not dict or len({var}) != {len(fields)}:")
-        self.emit("    raise _OffPath")
+        top = not path
+        if self.reads == "dict" or (self.reads == "values" and not top):
+            self.emit(f"if type({var}) is not dict or len({var}) != {len(fields)}:")
+            self.emit("    raise _OffPath")
         pieces: list[str] = []
         for field in fields:
-            field_path = f"{path}_{field['name']}" if path else field["name"]
+            name = field["name"]
+            field_path = f"{path}_{name}" if path else name
+            if top and (self.reads == "values" or (self.reads == "attributes" and name == "ts_ingest")):
+                pieces.extend(self.value(field["type"], name, field_path))  # an argument
+                continue
             field_var = self.local(field_path)
-            self.emit(f"{field_var} = {var}[{field['name']!r}]")
+            if self.reads != "attributes":
+                self.emit(f"{field_var} = {var}[{name!r}]")
+            elif name.isidentifier() and not keyword.iskeyword(name):
+                self.emit(f"{field_var} = {var}.{name}")
+            else:
+                self.emit(f"{field_var} = getattr({var}, {name!r})")
             pieces.extend(self.value(field["type"], field_var, field_path))
         return pieces
 
@@ -426,13 +483,27 @@ class RecordEncoder:
         fast: The generated fast path alone (``None`` if the schema is not supported): raises on any
             value it does not take, without saying why.
         slow: The field-by-field path through the decimal converters and fastavro.
-        source: The generated source of ``encode`` (empty if the schema is not supported).
+        attributes: ``(record, ts_ingest)``: the same bytes as ``encode(record.to_record(ts_ingest))`` for a
+            record object of :mod:`contracts.records`, read from its attributes; any value the attribute path
+            does not take goes that way (``None`` if the schema is not supported or has no ``ts_ingest``).
+        attributes_fast: The generated attribute path alone (``None`` likewise): raises on any value it does
+            not take.
+        values: ``(<field>, ...)``: the same bytes as ``encode`` of the dict of these field values, given in
+            schema order; any value the values path does not take goes that way (``None`` if the schema is not
+            supported).
+        values_fast: The generated values path alone (``None`` likewise): raises on any value it does not take.
+        source: The generated source of ``encode``, ``attributes`` and ``values`` (empty if the schema is not
+            supported).
     """
 
     name: RecordName
     encode: Encoder
     fast: Encoder | None
     slow: Encoder
+    attributes: AttributeEncoder | None
+    attributes_fast: AttributeEncoder | None
+    values: ValuesEncoder | None
+    values_fast: ValuesEncoder | None
     source: str
 
 
@@ -449,13 +520,36 @@ def record_encoder(name: RecordName) -> RecordEncoder:
     """
     schema = avro_schema_json(name)
     slow = _slow_encoder(name, schema)
+    generator = _Generator(schema)
     try:
-        generator = _Generator(schema)
-        fast_source = generator.source(f"encode_{name}_fast", fallback=False)
-        source = generator.source(f"encode_{name}", fallback=True)
+        sources = {
+            f"encode_{name}_fast": generator.source(f"encode_{name}_fast", fallback=None),
+            f"encode_{name}": generator.source(f"encode_{name}", fallback="_slow(record)"),
+        }
     except _Unsupported:
-        return RecordEncoder(name, functools.partial(_fastavro_encode, name), None, slow, "")
+        return RecordEncoder(name, functools.partial(_fastavro_encode, name), None, slow, None, None, None, None, "")
+    as_dict = ", ".join(f"{field['name']!r}: {field['name']}" for field in schema["fields"])
+    variants: list[tuple[str, Reads, str]] = [
+        ("attributes", "attributes", f"encode_{name}(record.to_record(ts_ingest))"),
+        ("values", "values", f"encode_{name}({{{as_dict}}})"),
+    ]
+    for variant, reads, fallback in variants:
+        try:
+            sources[f"encode_{name}_{variant}_fast"] = generator.source(f"encode_{name}_{variant}_fast", None, reads)
+            sources[f"encode_{name}_{variant}"] = generator.source(f"encode_{name}_{variant}", fallback, reads)
+        except _Unsupported:
+            continue
     namespace: dict[str, Any] = {**_HELPERS, **generator.globals, "_slow": slow}
-    exec(compile(fast_source, f"<avro_writer {name} fast>", "exec"), namespace)
-    exec(compile(source, f"<avro_writer {name}>", "exec"), namespace)
-    return RecordEncoder(name, namespace[f"encode_{name}"], namespace[f"encode_{name}_fast"], slow, source)
+    for function, source in sources.items():
+        exec(compile(source, f"<avro_writer {function}>", "exec"), namespace)
+    return RecordEncoder(
+        name,
+        encode=namespace[f"encode_{name}"],
+        fast=namespace[f"encode_{name}_fast"],
+        slow=slow,
+        attributes=namespace.get(f"encode_{name}_attributes"),
+        attributes_fast=namespace.get(f"encode_{name}_attributes_fast"),
+        values=namespace.get(f"encode_{name}_values"),
+        values_fast=namespace.get(f"encode_{name}_values_fast"),
+        source="".join(source for function, source in sources.items() if not function.endswith("_fast")),
+    )

@@ -7,9 +7,10 @@ code runs against a real cluster; the embedded broker is only the default.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streaming.errors import BrokerError
@@ -27,20 +28,31 @@ def client_config(settings: Settings) -> dict[str, str | int | float | bool]:
     return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_properties}
 
 
-def make_producer(settings: Settings, client_id: str) -> Producer:
-    """An idempotent producer (no duplicates from retries, order kept per partition)."""
-    return Producer(
-        {
-            **client_config(settings),
-            "client.id": client_id,
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "lz4",
-            "linger.ms": 20,
-            "batch.num.messages": 10000,
-            "queue.buffering.max.messages": 1_000_000,
-        }
-    )
+def make_producer(
+    settings: Settings, client_id: str, on_delivery_error: Callable[[KafkaError, Message], None] | None = None
+) -> Producer:
+    """An idempotent producer (no duplicates from retries, order kept per partition).
+
+    Args:
+        settings: Platform settings.
+        client_id: The client id the broker sees.
+        on_delivery_error: Called from ``poll``/``flush`` with the error and the message for every message
+            that could not be delivered. Successful deliveries call nothing (``delivery.report.only.error``):
+            no Python call per message, as a ``produce(..., on_delivery=...)`` callback would cost.
+    """
+    config: dict[str, Any] = {
+        **client_config(settings),
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "lz4",
+        "linger.ms": 20,
+        "batch.num.messages": 10000,
+        "queue.buffering.max.messages": 1_000_000,
+    }
+    if on_delivery_error is not None:
+        config.update({"on_delivery": on_delivery_error, "delivery.report.only.error": True})
+    return Producer(config)
 
 
 def make_consumer(settings: Settings, client_id: str) -> Consumer:

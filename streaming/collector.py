@@ -32,12 +32,13 @@ import time
 from collections.abc import Coroutine, Hashable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
-from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, RawMessage, Ticker, Trade
-from contracts.schemas import RecordName, encode
+from contracts.avro_writer import AttributeEncoder, ValuesEncoder, record_encoder
+from contracts.records import BookUpdate, DeadLetter, Gap, Lifecycle, Ticker, Trade
+from contracts.schemas import RecordName
 from streaming.book_sync import BookSync, SyncActions
 from streaming.bus import ensure_topics, make_producer
 from streaming.errors import BrokerError, ParseError, StreamingError
@@ -53,6 +54,26 @@ log = logging.getLogger(__name__)
 
 RECENT_TRADES = 200_000
 """Trade identities a collector remembers to drop re-deliveries (snapshots on resubscribe, repairs)."""
+
+BusRecord = DeadLetter | Gap | Trade | BookUpdate | Ticker | Lifecycle
+"""Every record a collector publishes but the raw copy of a frame (encoded from the frame's values, no record built)."""
+
+ROUTES: dict[type[BusRecord], tuple[str, RecordName]] = {
+    DeadLetter: ("dlq", "dead_letter"),
+    Gap: ("gaps", "gap"),
+    Trade: ("trades", "trade"),
+    BookUpdate: ("book", "book_update"),
+    Ticker: ("ticker", "ticker"),
+    Lifecycle: ("lifecycle", "lifecycle"),
+}
+"""The topic kind and the Avro record type of every record a collector publishes."""
+
+
+def _attribute_encoder(name: RecordName) -> AttributeEncoder:
+    """The Avro encoder of a record object stamped with its ingest time (no dict built on the way)."""
+    encoder = record_encoder(name).attributes
+    assert encoder is not None, f"{name}: the schema of a bus record has a generated encoder and a ts_ingest"
+    return encoder
 
 
 class RecentKeys:
@@ -112,28 +133,26 @@ class Collector:
     Args:
         settings: Platform settings.
         feed: The venue feed to capture.
-        producer: A producer to use (default: an idempotent one from settings).
     """
 
-    def __init__(self, settings: Settings, feed: VenueFeed, producer: Producer | None = None) -> None:
+    def __init__(self, settings: Settings, feed: VenueFeed) -> None:
         self.settings = settings
         self.feed = feed
-        self.producer = producer or make_producer(settings, f"collector-{feed.venue}")
+        self.producer = make_producer(settings, f"collector-{feed.venue}", on_delivery_error=self._on_delivery_error)
+        self._produce_now = self.producer.produce
         self.stats = CollectorStats()
-        self._raw_topic = settings.topic("raw")
-        self._routes: dict[type, tuple[str, RecordName]] = {
-            Trade: (settings.topic("trades"), "trade"),
-            BookUpdate: (settings.topic("book"), "book_update"),
-            Ticker: (settings.topic("ticker"), "ticker"),
-            Lifecycle: (settings.topic("lifecycle"), "lifecycle"),
+        self._routes: dict[type[BusRecord], tuple[str, AttributeEncoder]] = {
+            kind_of: (settings.topic(kind), _attribute_encoder(name)) for kind_of, (kind, name) in ROUTES.items()
         }
-        self._dlq_topic = settings.topic("dlq")
+        self._trades_topic, self._encode_trade = self._routes[Trade]
+        self._raw_topic = settings.topic("raw")
+        encode_raw = record_encoder("raw_message").values
+        assert encode_raw is not None, "raw_message: the schema has a generated encoder"
+        self._encode_raw: ValuesEncoder = encode_raw
         self._delivery_error: KafkaError | None = None
-        self._gaps_topic = settings.topic("gaps")
         self._tracker = SequenceTracker()
         self._gaps_found: list[Gap] = []
         self._repairs: set[asyncio.Task[None]] = set()
-        self._trades_topic = settings.topic("trades")
         self._seen = RecentKeys(RECENT_TRADES)
         self._last_event: dict[str, int] = {}
         self._connections_seen = 0
@@ -141,24 +160,29 @@ class Collector:
         if feed.keeps_books:
             self.books = BookSync(feed.venue, depth=feed.book_depth, checksum=feed.book_checksum)
         self._websocket: ClientConnection | None = None
-        self._book_topic = settings.topic("book")
         self._snapshots_wanted: list[str] = []
         self._snapshots_running: set[str] = set()
         self._connection_id = ""
 
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.stats.delivery_errors += 1
-            self._delivery_error = error
-            log.error("delivery to %s failed: %s", message.topic(), error)
+    def _on_delivery_error(self, error: KafkaError, message: Message) -> None:
+        """The producer could not deliver a message (its only delivery reports): :meth:`handle` raises."""
+        self.stats.delivery_errors += 1
+        self._delivery_error = error
+        log.error("delivery to %s failed: %s", message.topic(), error)
 
     def _produce(self, topic: str, key: str, value: bytes) -> None:
+        """Produce a message, waiting while the producer's queue is full."""
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                self._produce_now(topic, value, key)
                 return
             except BufferError:
                 self.producer.poll(0.05)
+
+    def _publish(self, record: BusRecord, key: str, ts_ingest: int) -> None:
+        """Produce a record, stamped with ``ts_ingest``, to its topic."""
+        topic, encode = self._routes[type(record)]
+        self._produce(topic, key, encode(record, ts_ingest))
 
     def handle(self, frame: Frame) -> None:
         """Publish one frame: raw copy, parsed records, or a dead letter.
@@ -167,18 +191,19 @@ class Collector:
             BrokerError: The producer reported a failed delivery (a message would be lost).
         """
         ts_ingest = now_ns()
-        if frame.seq == 0 and self.feed.sequences is not None:  # a new connection
-            if self.feed.sequences_per_connection:
+        feed = self.feed
+        if frame.seq == 0 and feed.sequences is not None:  # a new connection
+            if feed.sequences_per_connection:
                 self._tracker.reset()
-            for stream in self.feed.connection_streams:
+            for stream in feed.connection_streams:
                 self._tracker.reset(stream)
         try:
-            parsed: ParsedFrame | None = self.feed.parse(frame.data, frame.ts_recv)
+            parsed: ParsedFrame | None = feed.parse(frame.data, frame.ts_recv)
         except ParseError as error:
             parsed = None
             self.stats.rejects += 1
             letter = DeadLetter(
-                venue=self.feed.venue,
+                venue=feed.venue,
                 stage="parse",
                 error=str(error),
                 ts_recv=frame.ts_recv,
@@ -186,32 +211,31 @@ class Collector:
                 connection_id=frame.connection_id,
                 seq=frame.seq,
             )
-            self._produce(self._dlq_topic, self.feed.venue, encode("dead_letter", letter.to_record(ts_ingest)))
-        raw = RawMessage(
-            venue=self.feed.venue,
+            self._publish(letter, feed.venue, ts_ingest)
+        raw = self._encode_raw(
+            venue=feed.venue,
             channel=parsed.channel if parsed is not None else "",
             connection_id=frame.connection_id,
             seq=frame.seq,
             ts_recv=frame.ts_recv,
+            ts_ingest=ts_ingest,
             payload=frame.data,
         )
-        self._produce(self._raw_topic, frame.connection_id, encode("raw_message", raw.to_record(ts_ingest)))
+        self._produce(self._raw_topic, frame.connection_id, raw)
         if parsed is not None:
-            if self.feed.sequences is not None:
+            if feed.sequences is not None:
                 self._check_sequences(frame, parsed, ts_ingest)
             if parsed.control is not None:
                 self.stats.controls += 1
             for record in parsed.records:
                 if type(record) is Trade:
                     self._publish_trade(record, ts_ingest)
-                    continue
-                if type(record) is BookUpdate and self.books is not None:
+                elif type(record) is BookUpdate and self.books is not None:
                     self._connection_id = frame.connection_id
                     self._act(self.books.update(record), record.instrument, frame.ts_recv, ts_ingest)
-                    continue
-                topic, name = self._routes[type(record)]
-                self._produce(topic, record.instrument, encode(name, record.to_record(ts_ingest)))
-                self.stats.other_records += 1
+                else:
+                    self._publish(record, record.instrument, ts_ingest)
+                    self.stats.other_records += 1
         self.stats.frames += 1
         self.producer.poll(0)
         if self._delivery_error is not None:
@@ -222,7 +246,7 @@ class Collector:
         if not self._seen.add((trade.symbol, trade.trade_id)):
             self.stats.duplicates += 1
             return False
-        self._produce(self._trades_topic, trade.instrument, encode("trade", trade.to_record(ts_ingest)))
+        self._produce(self._trades_topic, trade.instrument, self._encode_trade(trade, ts_ingest))
         self.stats.trades += 1
         last = self._last_event.get(trade.instrument)
         if last is None or trade.ts_event > last:
@@ -262,7 +286,7 @@ class Collector:
         log.warning(
             "collector %s: gap in %s: %d..%d missing", self.feed.venue, stream, gap.first_missing, gap.last_missing
         )
-        self._produce(self._gaps_topic, stream, encode("gap", gap.to_record(ts_ingest)))
+        self._publish(gap, stream, ts_ingest)
         books = list(self.feed.book_gaps(stream)) if self.feed.book_gaps is not None else []
         if books and self.books is not None:
             # Lost frames, not trades to fetch: the books they may have touched resynchronise.
@@ -276,7 +300,7 @@ class Collector:
     def _act(self, actions: SyncActions, instrument: str, ts_recv: int, ts_ingest: int) -> None:
         """Carry out what the book sync asked for: publish updates, record a gap, want a snapshot."""
         for update in actions.publish:
-            self._produce(self._book_topic, update.instrument, encode("book_update", update.to_record(ts_ingest)))
+            self._publish(update, update.instrument, ts_ingest)
             self.stats.other_records += 1
             if update.kind == "snapshot":
                 self.stats.book_snapshots += 1
@@ -302,7 +326,7 @@ class Collector:
                 gap.first_missing,
                 gap.last_missing,
             )
-            self._produce(self._gaps_topic, gap.stream, encode("gap", gap.to_record(ts_ingest)))
+            self._publish(gap, gap.stream, ts_ingest)
         if actions.snapshot_wanted and instrument not in self._snapshots_running:
             self._snapshots_running.add(instrument)
             self._snapshots_wanted.append(instrument)
@@ -371,7 +395,7 @@ class Collector:
         published = sum(self._publish_trade(trade, ts_ingest) for trade in trades)
         complete = len(trades) == gap.missing
         repaired = dataclasses.replace(gap, repaired=complete)
-        self._produce(self._gaps_topic, gap.stream, encode("gap", repaired.to_record(ts_ingest)))
+        self._publish(repaired, gap.stream, ts_ingest)
         self.stats.repaired += published
         log.info(
             "collector %s: repaired %d of %d missing in %s (%d new)",

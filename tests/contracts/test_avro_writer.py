@@ -1,15 +1,17 @@
 """The generated encoders write exactly what fastavro wrote, and refuse exactly what it refused."""
 
 import collections
+import dataclasses
 import enum
 import io
 import math
 import struct
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 import fastavro
 import pytest
+from avro_values import RECORDS
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -18,7 +20,6 @@ from contracts.avro_writer import record_encoder
 from contracts.records import BookUpdate, DeadLetter, Gap, Level, Lifecycle, RawMessage, Ticker, Trade
 from contracts.schemas import RECORD_NAMES, ContractError, _codec, avro_schema_json, decode, encode
 
-WIDE = Context(prec=80)  # exact: the default context would round a 38-digit value to 28 digits
 EXAMPLES = hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -29,70 +30,6 @@ def _fastavro_reference(name: str, record: Any) -> bytes:
     fastavro.schemaless_writer(buffer, wire, to_wire(record) if to_wire else record, strict=True)
     return buffer.getvalue()
 
-
-# --- valid values of every Avro type the contracts use, from the schemas themselves ------------------
-
-
-@st.composite
-def decimals(draw: st.DrawFn) -> Decimal:
-    """Any decimal(38, 18) value, written with 0 to 18 fractional digits, trailing zeros or an exponent."""
-    places = draw(st.integers(0, 18))
-    coefficient = draw(st.integers(-(10 ** (20 + places)) + 1, 10 ** (20 + places) - 1))
-    value = Decimal(coefficient).scaleb(-places, WIDE)
-    form = draw(st.sampled_from(["plain", "zeros", "normalized"]))
-    if form == "zeros":  # more fractional digits, all zeros: rescaled, not refused
-        zeros = draw(st.integers(1, 30))
-        value = Decimal(coefficient * 10**zeros).scaleb(-places - zeros, WIDE)
-    elif form == "normalized":  # e.g. 1.2E+5
-        value = value.normalize(WIDE)
-    return value
-
-
-EDGE_DECIMALS = [
-    Decimal("99999999999999999999.999999999999999999"),
-    Decimal("-99999999999999999999.999999999999999999"),
-    Decimal("0.000000000000000001"),
-    Decimal("-0.000000000000000001"),
-    Decimal("-0"),
-    Decimal("0E+30"),
-    Decimal("-128E-18"),
-    Decimal("127E-18"),
-    Decimal("-129E-18"),
-    Decimal("32768E-18"),
-    Decimal("-32768E-18"),
-]
-
-EDGE_LONGS = [0, 1, -1, 63, 64, -64, -65, 8191, 8192, 2**27, 2**28, 2**35, -(2**35), 2**62, 2**63 - 1, -(2**63)]
-
-
-def values(avro_type: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Valid Python values of an Avro type of the contracts."""
-    if isinstance(avro_type, list):
-        return st.one_of(*(values(branch, named) for branch in avro_type))
-    if isinstance(avro_type, str):
-        if avro_type in named:
-            return values(named[avro_type], named)
-        return {
-            "null": st.none(),
-            "string": st.text(max_size=80) | st.sampled_from(["binance", "BTC-USDT", "buy", "é€𝄞", "x" * 70]),
-            "bytes": st.binary(max_size=300),
-            "long": st.integers(-(2**63), 2**63 - 1) | st.sampled_from(EDGE_LONGS),
-            "boolean": st.booleans(),
-            "double": st.floats(allow_nan=True, allow_infinity=True),
-        }[avro_type]
-    if avro_type.get("logicalType") == "decimal":
-        return decimals() | st.sampled_from(EDGE_DECIMALS)
-    kind = avro_type["type"]
-    if kind == "array":
-        return st.lists(values(avro_type["items"], named), max_size=6)
-    if kind == "record":
-        named[avro_type["name"]] = avro_type
-        fields = {field["name"]: values(field["type"], named) for field in avro_type["fields"]}
-        return st.fixed_dictionaries(fields)
-    return values(kind, named)
-
-
-RECORDS = {name: values(avro_schema_json(name), {}) for name in RECORD_NAMES}
 
 TS = 1_790_000_000_123_456_789
 LEVELS = tuple(Level(Decimal("63123.4") + i, Decimal("0.5")) for i in range(50))
@@ -122,6 +59,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "lifecycle": Lifecycle("kalshi", "KX-1", "KX-1", "settled", TS, TS, result="yes"),
     "gap": Gap("binance", "trades:BTCUSDT", "c-1", 5, 9, 5, TS, repaired=True),
 }
+OBJECTS = {name: item for name, item in SAMPLES.items() if not isinstance(item, dict)}
+"""The bus record objects of the samples (every record type but the candle)."""
 SAMPLES = {name: item if isinstance(item, dict) else item.to_record(TS + 1) for name, item in SAMPLES.items()}
 
 
@@ -422,6 +361,135 @@ def test_a_record_that_is_not_a_mapping_is_a_contract_error():
     for name in RECORD_NAMES:
         with pytest.raises(ContractError, match=name):
             encode(name, [("venue", "binance")])
+
+
+# --- record objects: the attribute path writes what their dict writes ------------------------------------
+
+BUS_RECORDS = {
+    "trade": Trade,
+    "raw_message": RawMessage,
+    "dead_letter": DeadLetter,
+    "book_update": BookUpdate,
+    "ticker": Ticker,
+    "lifecycle": Lifecycle,
+    "gap": Gap,
+}
+
+
+def as_object(name: str, record: dict[str, Any]) -> tuple[Any, Any]:
+    """The record object whose ``to_record(ts_ingest)`` is ``record`` (levels as ``Level``), and ``ts_ingest``."""
+    fields = {key: value for key, value in record.items() if key != "ts_ingest"}
+    for side in ("bids", "asks"):
+        levels = fields.get(side)
+        if isinstance(levels, list) and all(isinstance(level, dict) and len(level) == 2 for level in levels):
+            fields[side] = tuple(Level(level["price"], level["size"]) for level in levels)
+    return BUS_RECORDS[name](**fields), record["ts_ingest"]
+
+
+def test_every_bus_record_has_its_schema_s_fields_and_an_attribute_encoder():
+    assert set(BUS_RECORDS) == set(RECORD_NAMES) - {"candle"}
+    for name, record_type in BUS_RECORDS.items():
+        schema_fields = [field["name"] for field in avro_schema_json(name)["fields"]]
+        assert {field.name for field in dataclasses.fields(record_type)} | {"ts_ingest"} == set(schema_fields), name
+        encoder = record_encoder(name)
+        assert encoder.attributes is not None and encoder.attributes_fast is not None, name
+        assert f"def encode_{name}_attributes(record, ts_ingest):" in encoder.source
+    assert record_encoder("candle").attributes is None  # no ts_ingest to stamp
+
+
+@pytest.mark.parametrize("name", BUS_RECORDS)
+def test_record_objects_as_the_collector_builds_them_take_the_attribute_path(name):
+    record_object = OBJECTS[name]
+    encoder = record_encoder(name)
+    assert encoder.attributes_fast is not None
+    expected = _fastavro_reference(name, record_object.to_record(TS + 2))
+    assert encoder.attributes_fast(record_object, TS + 2) == expected
+    assert encoder.attributes is not None and encoder.attributes(record_object, TS + 2) == expected
+
+
+@pytest.mark.parametrize("name", BUS_RECORDS)
+@EXAMPLES
+@given(data=st.data())
+def test_record_objects_encode_byte_identical_to_their_dict(name, data):
+    record_object, ts_ingest = as_object(name, data.draw(RECORDS[name]))
+    encoder = record_encoder(name)
+    expected = _fastavro_reference(name, record_object.to_record(ts_ingest))
+    assert encoder.attributes is not None and encoder.attributes(record_object, ts_ingest) == expected
+    assert encoder.attributes_fast is not None and encoder.attributes_fast(record_object, ts_ingest) == expected
+
+
+@pytest.mark.parametrize("name", BUS_RECORDS)
+@EXAMPLES
+@given(data=st.data())
+def test_unusual_attribute_values_are_accepted_or_refused_as_their_dict_was(name, data):
+    record, _field = data.draw(odd_field_values(name))
+    record_object, ts_ingest = as_object(name, record)
+    encoder = record_encoder(name)
+    assert encoder.attributes is not None
+    try:
+        expected = encode(name, record_object.to_record(ts_ingest))
+    except Exception as error:
+        with pytest.raises(type(error)):
+            encoder.attributes(record_object, ts_ingest)
+    else:
+        assert encoder.attributes(record_object, ts_ingest) == expected
+
+
+def test_levels_in_a_list_or_of_another_type_encode_as_their_dict():
+    class Quote:  # not a Level: to_record reads its price and size all the same
+        def __init__(self, price: Any, size: Any) -> None:
+            self.price, self.size = price, size
+
+    levels = [Quote(Decimal(1), Decimal(2)), Level(Decimal(3), Decimal("0.5"))]
+    update = dataclasses.replace(OBJECTS["book_update"], bids=levels, asks=iter(levels))  # type: ignore[arg-type]
+    expected = _fastavro_reference("book_update", dataclasses.replace(update, asks=levels).to_record(TS))
+    encoder = record_encoder("book_update")
+    assert encoder.attributes is not None
+    assert encoder.attributes(dataclasses.replace(update, asks=levels), TS) == expected
+    assert encoder.attributes(update, TS) == expected  # an iterator: off the attribute path, through to_record
+
+
+# --- field values as arguments: the values path writes what their dict writes ---------------------------------
+
+VALUES_RECORDS = [name for name in RECORD_NAMES if name != "candle"]  # its field 'open' cannot be an argument
+
+
+def test_every_record_type_but_the_candle_has_a_values_encoder():
+    for name in VALUES_RECORDS:
+        encoder = record_encoder(name)
+        assert encoder.values is not None and encoder.values_fast is not None, name
+        arguments = ", ".join(field["name"] for field in avro_schema_json(name)["fields"])
+        assert f"def encode_{name}_values({arguments}):" in encoder.source
+    assert record_encoder("candle").values is None
+
+
+@pytest.mark.parametrize("name", VALUES_RECORDS)
+@EXAMPLES
+@given(data=st.data())
+def test_field_values_encode_byte_identical_to_their_dict(name, data):
+    record = data.draw(RECORDS[name])
+    encoder = record_encoder(name)
+    assert encoder.values is not None and encoder.values_fast is not None
+    expected = _fastavro_reference(name, record)
+    assert encoder.values(*(record[field["name"]] for field in avro_schema_json(name)["fields"])) == expected
+    assert encoder.values(**record) == expected
+    assert encoder.values_fast(**record) == expected  # the generated path took it
+
+
+@pytest.mark.parametrize("name", VALUES_RECORDS)
+@EXAMPLES
+@given(data=st.data())
+def test_unusual_field_values_are_accepted_or_refused_as_their_dict_was(name, data):
+    record, field = data.draw(odd_field_values(name))
+    encoder = record_encoder(name)
+    assert encoder.values is not None
+    try:
+        expected = _fastavro_reference(name, record)
+    except Exception:
+        with pytest.raises(ContractError, match=field):
+            encoder.values(**record)
+    else:
+        assert encoder.values(**record) == expected
 
 
 def test_doubles_keep_every_bit():

@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from testkit import free_port
 
-from contracts.schemas import decode
+from contracts.records import DeadLetter, RawMessage, Record, Ticker, Trade
+from contracts.schemas import RecordName, decode, encode
+from streaming import collector as collector_module
 from streaming.bus import client_config, ensure_topics, partitions_of
 from streaming.collector import Collector
-from streaming.errors import ParseError
+from streaming.errors import BrokerError, ParseError
 from streaming.feeds.binance import feed as binance_feed
 from streaming.sink import BronzeSink, CommitReport
 from streaming.transport import Frame
@@ -198,3 +201,68 @@ def test_run_collectors_captures_several_venues_in_one_loop(broker, tmp_path):
 
     with pytest.raises(StreamingError, match="no feed for venues"):
         asyncio.run(run_collectors(load_settings(), ["nasdaq"]))
+
+
+def test_a_failed_delivery_raises_broker_error_from_handle() -> None:
+    # Only failed deliveries call back into Python (delivery.report.only.error); they must still stop the collector.
+    nobody = f"127.0.0.1:{free_port()}"
+    settings = load_settings(kafka_bootstrap=nobody, kafka_properties={"message.timeout.ms": "300", "log_level": "0"})
+    collector = Collector(settings, binance_feed(settings))
+    collector.handle(FRAMES[0])
+    deadline = time.monotonic() + 30
+    with pytest.raises(BrokerError, match=r"Kafka delivery failed: .*timed out"):
+        seq = 1
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            collector.handle(Frame(CONNECTION, seq, TS_RECV + seq, ACK))
+            seq += 1
+    assert collector.stats.delivery_errors >= 1
+    collector.producer.purge()
+
+
+def test_every_message_is_what_its_record_s_dict_encodes_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The collector encodes records from their attributes and the raw copy from the frame's values: the bytes must
+    # be those of the former path, encode(name, record.to_record(ts_ingest)), in the same order, with the same keys.
+    sent: list[tuple[str, str, bytes]] = []
+
+    class Recorder:
+        def produce(self, topic: str, value: bytes, key: str) -> None:
+            sent.append((topic, key, value))
+
+        def poll(self, timeout: float) -> int:
+            return 0
+
+    ts_ingest = TS_RECV + 10**6
+    monkeypatch.setattr(collector_module, "make_producer", lambda *args, **kwargs: Recorder())
+    monkeypatch.setattr(collector_module, "now_ns", lambda: ts_ingest)
+    settings = load_settings()
+    collector = Collector(settings, binance_feed(settings))
+    ticker = (
+        b'{"stream":"btcusdt@bookTicker","data":'
+        b'{"u":400900217,"s":"BTCUSDT","b":"25.35","B":"31.2","a":"25.36","A":"40.66"}}'
+    )
+    frames = [*FRAMES, Frame(CONNECTION, len(FRAMES), TS_RECV, ticker)]
+    for frame in frames:
+        collector.handle(frame)
+
+    routes: dict[type, tuple[str, RecordName]] = {Trade: ("trades", "trade"), Ticker: ("ticker", "ticker")}
+    expected = []
+    records: list[Record]
+    for frame in frames:
+        try:
+            parsed = binance.parse(frame.data, frame.ts_recv)
+        except ParseError as error:
+            letter = DeadLetter(
+                "binance", "parse", str(error), frame.ts_recv, frame.data, frame.connection_id, frame.seq
+            )
+            expected.append((settings.topic("dlq"), "binance", encode("dead_letter", letter.to_record(ts_ingest))))
+            channel, records = "", []
+        else:
+            channel, records = parsed.channel, list(parsed.records)
+        raw = RawMessage("binance", channel, frame.connection_id, frame.seq, frame.ts_recv, frame.data)
+        expected.append((settings.topic("raw"), frame.connection_id, encode("raw_message", raw.to_record(ts_ingest))))
+        for record in records:
+            kind, name = routes[type(record)]
+            expected.append((settings.topic(kind), record.instrument, encode(name, record.to_record(ts_ingest))))
+    assert [topic for topic, _, _ in sent].count(settings.topic("ticker")) == 1
+    assert sent == expected
