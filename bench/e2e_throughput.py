@@ -8,7 +8,7 @@ It also prints each process's CPU time per trade (all of it, start-up included):
 processes share, that sum is what caps the rate. ``--trades-only`` captures trades without the books
 (no depth diffs, no bookTicker) to show the trade path alone.
 
-The default rate (6,000 trades/s per instrument, 18,000 in all) is about what this 2-core machine
+The default rate (8,000 trades/s per instrument, 24,000 in all) is about what this 2-core machine
 carries with the simulator on it. Above that (``--rate 20000``: 60,000 offered) the simulator drops
 the collector as a slow consumer, as a venue would; the collector reconnects and repairs the gap from
 the REST history. The run then shows the overload path: nothing may be lost or duplicated, and the
@@ -78,9 +78,9 @@ def cpu_seconds(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--trades", type=int, default=1_200_000, help="trades the simulator sends (the default lasts over 60 s here)"
+        "--trades", type=int, default=1_600_000, help="trades the simulator sends (the default lasts over 60 s here)"
     )
-    parser.add_argument("--rate", type=float, default=6_000, help="trades/s per instrument asked of the simulator")
+    parser.add_argument("--rate", type=float, default=8_000, help="trades/s per instrument asked of the simulator")
     parser.add_argument("--stall", type=float, default=90, help="stop after this many seconds without a new commit")
     parser.add_argument("--instruments", default='{"binance":["BTC-USDT","ETH-USDT","SOL-USDT"]}')
     parser.add_argument("--workdir", help="keep state and logs in this folder (default: a temporary one)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -47,6 +48,20 @@ def _stop_event_on_signals() -> threading.Event:
     return stop
 
 
+def _streaming_gc() -> None:
+    """Tune the garbage collector of a long-running streaming process (capture, sink, simulator).
+
+    Start-up objects (modules, settings, schemas) move to the permanent generation, so the full
+    collections a growing batch or book triggers no longer walk them, and young collections run every
+    50,000 net allocations instead of 700: messages in flight die by reference counting, the cyclic
+    collector has little to find. At 27k trades/s end to end this took the sink from 20.4 to 17.1 µs of
+    CPU per trade (``bench/e2e_throughput.py``).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 async def _until(stop: threading.Event, work: Any) -> Any:
     """Run a coroutine-producing ``work(asyncio.Event)`` until the thread event is set."""
     loop_stop = asyncio.Event()
@@ -81,6 +96,7 @@ def sim(
     if replay is None:
         from streaming.simulator.server import run_simulator
 
+        _streaming_gc()
         run_simulator(settings)
         return
     from streaming.simulator.replay import RecordingError, serve_replay
@@ -141,6 +157,7 @@ def capture(
         raise typer.Exit(2)
     stop = _stop_event_on_signals()
     collector = Collector(settings, FEEDS[venue](settings))
+    _streaming_gc()
     try:
         asyncio.run(_until(stop, collector.run))
     except TicklakeError as error:
@@ -158,8 +175,10 @@ def sink(
 
     settings = _setup()
     stop = _stop_event_on_signals()
+    sink = BronzeSink(settings, open_catalog(settings))
+    _streaming_gc()
     try:
-        BronzeSink(settings, open_catalog(settings)).run(stop, idle_exit=idle_exit)
+        sink.run(stop, idle_exit=idle_exit)
     except TicklakeError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

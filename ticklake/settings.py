@@ -205,6 +205,14 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
 
+    @field_validator("binance_book_channel", mode="before")
+    @classmethod
+    def _no_book_channel(cls, value: object) -> object:
+        """``null``, ``none`` or an empty value (as an environment variable says it) captures no books."""
+        if isinstance(value, str) and value.strip().lower() in {"", "null", "none"}:
+            return None
+        return value
+
     @field_validator("venues")
     @classmethod
     def _known_venues(cls, value: list[str]) -> list[str]:

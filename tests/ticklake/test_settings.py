@@ -190,3 +190,12 @@ def test_cli_fails_fast_on_a_bad_variable(tmp_path: Path) -> None:
     assert "TICKLAKE_SINK_BATCH_ROWS" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("value", ["null", "None", ""])
+def test_no_binance_book_channel_from_the_environment(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """The README's ``TICKLAKE_BINANCE_BOOK_CHANNEL=null`` captures no books (it used to be refused)."""
+    monkeypatch.setenv("TICKLAKE_BINANCE_BOOK_CHANNEL", value)
+    assert load_settings().binance_book_channel is None
+    monkeypatch.setenv("TICKLAKE_BINANCE_BOOK_CHANNEL", "depth")
+    assert load_settings().binance_book_channel == "depth"
