@@ -29,8 +29,12 @@ pytest: install
 bench: install
 	$(BIN)/python bench/parse_throughput.py
 	$(BIN)/python bench/stage_costs.py
+	$(BIN)/python bench/stage_costs.py --collector
+	$(BIN)/python bench/sim_throughput.py
+	$(BIN)/python bench/sink_throughput.py
 	$(BIN)/python bench/aggregator_throughput.py
 	$(BIN)/python bench/e2e_throughput.py
+	$(BIN)/python bench/e2e_throughput.py --trades-only --rate 12000 --trades 2400000
 	$(BIN)/python bench/time_to_first_candle.py
 	$(BIN)/python bench/silver_build.py
 
