@@ -82,7 +82,6 @@ class BinanceSim(VenueSim):
             instrument: SimBook(self.settings.sim_seed, instrument, DEPTH_CHANNELS) for instrument in self.instruments
         }
         self.book_drop_every = self.settings.sim_book_drop_every
-        self._applied: dict[str, int] = {}
         self._next_diff: dict[str, float] = {}
         self._tops: dict[str, tuple[tuple[int, int] | None, tuple[int, int] | None]] = {}
         self._diff_counts: dict[tuple[str, str], int] = {}
@@ -260,11 +259,9 @@ class BinanceSim(VenueSim):
     def _apply_trades(self) -> None:
         """Apply every trade generated since the last call (sent or not) to its instrument's book."""
         for instrument in self.history:
-            fresh = self.trades_after(instrument, self._applied.get(instrument))
-            if not fresh:
-                continue
-            self.books[instrument].on_trades(fresh)
-            self._applied[instrument] = fresh[-1].trade_id
+            fresh = self.unapplied_trades(instrument)
+            if fresh:
+                self.books[instrument].on_trades(fresh)
 
     def _send_books(self, now: float | None, wall_ms: int, *, final: bool) -> None:
         """Send the due depth diffs (all of them when ``final``) and the changed best bids and asks.

@@ -169,7 +169,6 @@ class CoinbaseSim(VenueSim):
             instrument: wire.TickerStats.opening(profile_of(instrument).start_price) for instrument in self.instruments
         }
         self.book_drop_every = self.settings.sim_book_drop_every
-        self._applied: dict[str, int] = {}
         self._traded: dict[str, None] = {}
         self._update_counts: dict[str, int] = {}
         self.book_updates_sent = 0
@@ -456,22 +455,16 @@ class CoinbaseSim(VenueSim):
 
     def _apply_trades(self) -> None:
         """Apply every trade generated since the last call (sent or not) to its book and ticker statistics."""
-        for instrument, history in self.history.items():
-            applied = self._applied.get(instrument)
-            fresh: list[SimTrade] = []
-            for trade in reversed(history):
-                if applied is not None and trade.trade_id <= applied:
-                    break
-                fresh.append(trade)
+        for instrument in self.history:
+            fresh = self.unapplied_trades(instrument)
             if not fresh:
                 continue
             book = self.books[instrument]
             stats = self.tickers[instrument]
-            for trade in reversed(fresh):
+            for trade in fresh:
                 book.on_trade(trade)
                 stats = stats.with_trade(trade)
             self.tickers[instrument] = stats
-            self._applied[instrument] = fresh[0].trade_id
             self._traded[instrument] = None
 
     def _send_books(self, now: float | None, event_time_ns: int, *, final: bool) -> None:

@@ -140,7 +140,6 @@ class KrakenSim(VenueSim):
         self.book_updates_sent = 0
         self.book_updates_dropped = 0
         self.tickers_sent = 0
-        self._applied: dict[str, int] = {}
         self._views: dict[tuple[str, int], BookSnapshot] = {}
         self._unrevealed: dict[tuple[str, int], BookSnapshot] = {}
         """Per stream with a lost update no later update revealed yet: the view subscribers still hold."""
@@ -370,20 +369,14 @@ class KrakenSim(VenueSim):
     def _apply_trades(self) -> set[str]:
         """Apply every trade generated since the last call (sent or not) to its book and ticker; which traded."""
         traded: set[str] = set()
-        for instrument, history in self.history.items():
-            applied = self._applied.get(instrument)
-            fresh: list[SimTrade] = []
-            for trade in reversed(history):
-                if applied is not None and trade.trade_id <= applied:
-                    break
-                fresh.append(trade)
+        for instrument in self.history:
+            fresh = self.unapplied_trades(instrument)
             if not fresh:
                 continue
             book, stats = self.books[instrument], self.tickers[instrument]
-            for trade in reversed(fresh):
+            for trade in fresh:
                 book.on_trade(trade)
                 stats.add(trade)
-            self._applied[instrument] = fresh[0].trade_id
             traded.add(instrument)
         return traded
 

@@ -135,7 +135,6 @@ class KrakenFuturesSim(VenueSim):
         }
         """Each instrument's trade statistics, for its tickers."""
         self.book_drop_every = self.settings.sim_book_drop_every
-        self._applied: dict[str, int] = {}
         self._book_counts: dict[str, int] = {}
         self._drop_owed: dict[str, bool] = {}
         self._next_tickers: float | None = None
@@ -321,21 +320,15 @@ class KrakenFuturesSim(VenueSim):
 
     def _apply_trades(self, *, silent: bool) -> None:
         """Apply every trade generated since the last call (sent or not) to its book; send the changes."""
-        for instrument, history in self.history.items():
-            applied = self._applied.get(instrument)
-            fresh: list[SimTrade] = []
-            for trade in reversed(history):
-                if applied is not None and trade.trade_id <= applied:
-                    break
-                fresh.append(trade)
+        for instrument in self.history:
+            fresh = self.unapplied_trades(instrument)
             if not fresh:
                 continue
-            self._applied[instrument] = fresh[0].trade_id
             book = self.books[instrument]
             stats = self.stats[instrument]
             product = self.symbol(instrument)
             messages: list[str] = []
-            for trade in reversed(fresh):
+            for trade in fresh:
                 book.on_trade(trade)
                 stats.on_trade(trade)
                 diff = book.drain(_BOOK_STREAM)

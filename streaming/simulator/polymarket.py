@@ -124,7 +124,6 @@ class PolymarketSim(VenueSim):
         """Condition id -> when its market was created (``new_market``), epoch ms."""
         self.resolved: dict[str, str] = {}
         """Condition id -> the winning asset of its resolved market."""
-        self._applied: dict[str, int] = {}
         self._tops: dict[str, tuple[int | None, int | None]] = {}
         self._change_counts: dict[str, int] = {}
         self.books_sent = 0
@@ -311,22 +310,16 @@ class PolymarketSim(VenueSim):
             wall_ms: The wall clock, epoch ms: the book frames' time.
             silent: The venue is silent: the books change, nothing is sent.
         """
-        for instrument, history in self.history.items():
-            applied = self._applied.get(instrument)
-            fresh: list[SimTrade] = []
-            for trade in reversed(history):
-                if applied is not None and trade.trade_id <= applied:
-                    break
-                fresh.append(trade)
+        for instrument in self.history:
+            fresh = self.unapplied_trades(instrument)
             if not fresh:
                 continue
-            self._applied[instrument] = fresh[0].trade_id
             clients = [] if silent else self.subscribers(polymarket.CHANNEL, instrument)
             everyone = [c.connection for c in clients]
             custom = [c.connection for c in clients if c.state["custom"]]
             book = self.books[instrument]
             asset, market = polymarket.to_symbol(instrument), self.markets[instrument].condition_id
-            for trade in reversed(fresh):
+            for trade in fresh:
                 tick_size = book.on_trade(trade)
                 if everyone:
                     if tick_size is not None:

@@ -185,6 +185,7 @@ class VenueSim(abc.ABC):
         self._subscribers: dict[Subscription, dict[Client, None]] = {}
         self._clocks: dict[str, _Clock] = {}
         self._held: dict[str, SimTrade] = {}
+        self._applied: dict[str, int] = {}  # instrument -> the last trade unapplied_trades returned
         self._receivers_of: dict[str, list[tuple[str, list[tuple[Client, list[ServerConnection]]]]]] | None = None
         self._wake = asyncio.Event()
         self._started: float | None = None
@@ -563,6 +564,16 @@ class VenueSim(abc.ABC):
     def trades_from(self, instrument: str) -> list[SimTrade]:
         """Every generated trade of an instrument still in the history, oldest first."""
         return list(self.history.get(instrument, ()))
+
+    def unapplied_trades(self, instrument: str) -> list[SimTrade]:
+        """The trades generated for an instrument since the last call (sent or not), oldest first.
+
+        What a venue applies to its books and ticker statistics: each trade is returned once.
+        """
+        fresh = self.trades_after(instrument, self._applied.get(instrument))
+        if fresh:
+            self._applied[instrument] = fresh[-1].trade_id
+        return fresh
 
     def trades_after(self, instrument: str, trade_id: int | None) -> list[SimTrade]:
         """The trades of an instrument's history after the one with ``trade_id`` (all for ``None``), oldest first.
