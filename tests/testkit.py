@@ -24,7 +24,7 @@ from contracts.records import BookUpdate, Level
 from serve.app import create_app
 from streaming.book import Checksum, OrderBook
 from ticklake.lake import open_catalog
-from ticklake.settings import Settings, get_settings
+from ticklake.settings import Settings, get_settings, load_settings
 from ticklake.timeutil import NS_PER_SECOND, date_to_ns
 
 T = TypeVar("T")
@@ -54,6 +54,20 @@ def run_bounded(scenario: Callable[[], Coroutine[Any, Any, T]], timeout: float) 
         return await asyncio.wait_for(scenario(), timeout)
 
     return asyncio.run(bounded())
+
+
+def simulator_settings(
+    venue: str, traded: list[str], /, *, seed: int, rate: float, alone: bool = False, **overrides: Any
+) -> Settings:
+    """Settings of a simulator test: the venue's instruments, its seed and rate (``alone``: no other venue).
+
+    Any setting can be overridden by name (``instruments=...`` too).
+    """
+    values: dict[str, Any] = {"instruments": {venue: traded}, "sim_seed": seed, "sim_rate": rate}
+    if alone:
+        values["venues"] = [venue]
+    values.update(overrides)
+    return load_settings(**values)
 
 
 def complete_jsonl(path: Path) -> list[dict[str, Any]]:

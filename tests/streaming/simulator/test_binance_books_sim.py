@@ -4,11 +4,13 @@ by the real server, parsed back with the real parser."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from decimal import Decimal
 from typing import Any
 
+from testkit import simulator_settings
 from websockets.asyncio.client import connect
 
 from contracts.records import BookUpdate, Level, Ticker
@@ -19,15 +21,11 @@ from streaming.simulator.books import SimBook, text
 from streaming.simulator.market import iter_trades
 from streaming.simulator.server import open_simulator
 from streaming.venues import binance
-from ticklake.settings import Settings, load_settings
 
 TIMEOUT = 30.0
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {"binance": ["BTC-USDT", "ETH-USDT"]}, "sim_seed": 7, "sim_rate": 200.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "binance", ["BTC-USDT", "ETH-USDT"], seed=7, rate=200.0)
 
 
 def as_levels(pairs: tuple[tuple[int, int], ...]) -> dict[Decimal, Decimal]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -28,7 +28,6 @@ from streaming.simulator.market import Market, SimTrade, iter_trades
 from streaming.simulator.server import open_simulator, serve_simulator
 from streaming.venues import binance
 from streaming.venues.binance import Channel
-from ticklake.settings import Settings, load_settings
 
 T = TypeVar("T")
 INSTRUMENTS = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
@@ -44,10 +43,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {"binance": INSTRUMENTS}, "sim_seed": 7, "sim_rate": 200.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "binance", INSTRUMENTS, seed=7, rate=200.0)
 
 
 async def recv_json(ws: ClientConnection) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Ticker, Trade
@@ -24,7 +24,6 @@ from streaming.simulator.coinbase import CoinbaseSim
 from streaming.simulator.market import SimTrade, iter_trades, profile_of
 from streaming.simulator.server import open_simulator
 from streaming.venues import coinbase
-from ticklake.settings import Settings, load_settings
 
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 30.0
@@ -35,15 +34,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coinbase"
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "venues": ["coinbase"],
-        "instruments": {"coinbase": INSTRUMENTS},
-        "sim_seed": 7,
-        "sim_rate": 250.0,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "coinbase", INSTRUMENTS, seed=7, rate=250.0, alone=True)
 
 
 def decimal(units: int) -> Decimal:

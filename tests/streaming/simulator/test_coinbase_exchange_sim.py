@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import Trade
@@ -19,7 +19,6 @@ from streaming.simulator import coinbase_wire as wire
 from streaming.simulator.market import SimTrade, iter_trades
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import coinbase
-from ticklake.settings import Settings, load_settings
 
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 20.0
@@ -30,15 +29,7 @@ TAPE = list(iter_trades(5, INSTRUMENTS, range(START_MS, START_MS + 300 * 137, 13
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "venues": ["coinbase"],
-        "instruments": {"coinbase": INSTRUMENTS},
-        "sim_seed": 7,
-        "sim_rate": 200.0,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "coinbase", INSTRUMENTS, seed=7, rate=200.0, alone=True)
 
 
 def exchange_url(sim: SimulatorHandle) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -30,7 +30,6 @@ from streaming.simulator.coinbase import SNAPSHOT_TRADES, CoinbaseSim
 from streaming.simulator.market import Market, SimTrade, iter_trades
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import coinbase
-from ticklake.settings import Settings, load_settings
 
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 20.0
@@ -40,15 +39,7 @@ START_MS = 1_790_000_000_000
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "venues": ["coinbase"],
-        "instruments": {"coinbase": INSTRUMENTS},
-        "sim_seed": 7,
-        "sim_rate": 200.0,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "coinbase", INSTRUMENTS, seed=7, rate=200.0, alone=True)
 
 
 def expected_trade(trade: SimTrade, received_at: int = 5) -> Trade:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Lifecycle, Ticker, Trade
@@ -24,7 +24,7 @@ from streaming.simulator.kalshi_book import DEPTH, KalshiBook, KalshiBookSnapsho
 from streaming.simulator.market import iter_trades
 from streaming.simulator.server import open_simulator
 from streaming.venues import kalshi
-from ticklake.settings import Settings, load_settings
+from ticklake.settings import Settings
 
 BTC, ETH, FED = "KXBTCD-26NOV2117-T95999.99", "KXETHD-26NOV2117-T3499.99", "FED-23DEC-T3.00"
 INSTRUMENTS = [f"KALSHI:{ticker}" for ticker in (BTC, ETH, FED)]
@@ -35,15 +35,7 @@ NS = 1_000_000_000
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "venues": ["kalshi"],
-        "instruments": {"kalshi": INSTRUMENTS},
-        "sim_seed": 7,
-        "sim_rate": 200.0,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "kalshi", INSTRUMENTS, seed=7, rate=200.0, alone=True)
 
 
 def as_dict(levels: tuple[Level, ...]) -> dict[Decimal, Decimal]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
@@ -35,7 +35,7 @@ from streaming.simulator.kalshi import KalshiSim
 from streaming.simulator.market import Market, SimTrade, iter_trades
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import kalshi
-from ticklake.settings import Settings, load_settings
+from ticklake.settings import Settings
 
 BTC, ETH, FED = "KXBTCD-26NOV2117-T95999.99", "KXETHD-26NOV2117-T3499.99", "FED-23DEC-T3.00"
 INSTRUMENTS = [f"KALSHI:{ticker}" for ticker in (BTC, ETH, FED)]
@@ -46,15 +46,7 @@ NS = 1_000_000_000
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "venues": ["kalshi"],
-        "instruments": {"kalshi": INSTRUMENTS},
-        "sim_seed": 7,
-        "sim_rate": 200.0,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "kalshi", INSTRUMENTS, seed=7, rate=200.0, alone=True)
 
 
 def signed(settings: Settings, *, timestamp_ms: int | None = None, path: str = kalshi.WS_PATH) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Ticker, Trade
@@ -27,7 +27,6 @@ from streaming.simulator.kraken import KrakenSim
 from streaming.simulator.market import SimTrade, iter_trades
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import kraken
-from ticklake.settings import Settings, load_settings
 
 SEED = 13
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
@@ -42,10 +41,7 @@ FRAMES = {
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {"kraken": INSTRUMENTS}, "sim_seed": SEED, "sim_rate": 300.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "kraken", INSTRUMENTS, seed=SEED, rate=300.0)
 
 
 # --- an independent subscriber, from the checksum guide ----------------------------------------------

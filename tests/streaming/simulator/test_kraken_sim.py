@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -27,7 +27,6 @@ from streaming.simulator.market import Market, SimTrade, iter_trades
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import kraken
 from streaming.venues.base import ParsedFrame
-from ticklake.settings import Settings, load_settings
 
 INSTRUMENTS = ["BTC-USD", "ETH-USD"]
 TIMEOUT = 20.0
@@ -37,10 +36,7 @@ NOW_NS = 1_790_000_000_123_456_789
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {"kraken": INSTRUMENTS}, "sim_seed": 11, "sim_rate": 200.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "kraken", INSTRUMENTS, seed=11, rate=200.0)
 
 
 def expected_trade(trade: SimTrade, ts_recv: int) -> Trade:

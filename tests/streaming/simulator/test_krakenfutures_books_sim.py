@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
@@ -26,7 +26,6 @@ from streaming.simulator.krakenfutures import KrakenFuturesSim, ProductStats, bo
 from streaming.simulator.market import iter_trades
 from streaming.simulator.server import open_simulator
 from streaming.venues import krakenfutures
-from ticklake.settings import Settings, load_settings
 
 VENUE = "krakenfutures"
 INSTRUMENTS = ["BTC-USD-PERP", "ETH-USD-PERP"]
@@ -37,10 +36,7 @@ TIMEOUT = 30.0
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {VENUE: INSTRUMENTS}, "sim_seed": 11, "sim_rate": 300.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, VENUE, INSTRUMENTS, seed=11, rate=300.0)
 
 
 def connect(url: str) -> ws_connect:

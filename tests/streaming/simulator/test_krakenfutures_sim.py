@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -29,7 +29,6 @@ from streaming.simulator.krakenfutures import KrakenFuturesSim, select_execution
 from streaming.simulator.market import Market, SimTrade, iter_trades
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import krakenfutures
-from ticklake.settings import Settings, load_settings
 
 VENUE = "krakenfutures"
 INSTRUMENTS = ["BTC-USD-PERP", "ETH-USD-PERP"]
@@ -41,10 +40,7 @@ EXECUTIONS = "/api/history/v3/market/{}/executions"
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {VENUE: INSTRUMENTS}, "sim_seed": 5, "sim_rate": 300.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, VENUE, INSTRUMENTS, seed=5, rate=300.0)
 
 
 def expected_trade(trade: SimTrade, ts_recv: int) -> Trade:

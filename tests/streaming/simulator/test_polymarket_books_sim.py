@@ -11,7 +11,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from testkit import run_bounded
+from testkit import run_bounded, simulator_settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from contracts.records import BookUpdate, Level, Lifecycle, Ticker, Trade
@@ -26,7 +26,7 @@ from streaming.simulator.polymarket_wire import BookLevels, ProbabilityBook
 from streaming.simulator.server import SimulatorHandle, open_simulator
 from streaming.venues import polymarket
 from streaming.venues.polymarket import top_of_book_checksum
-from ticklake.settings import DEFAULT_INSTRUMENTS, Settings, load_settings
+from ticklake.settings import DEFAULT_INSTRUMENTS
 
 A, B = DEFAULT_INSTRUMENTS["polymarket"]  # the outcomes of one simulated market
 C = "POLYMARKET:71321045679252212594626385532706912750332728571942532289631379312455583992563"  # a market alone
@@ -39,10 +39,7 @@ T0_MS = 1_790_000_000_000
 run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
-def sim_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"instruments": {"polymarket": INSTRUMENTS}, "sim_seed": 13, "sim_rate": 300.0}
-    values.update(overrides)
-    return load_settings(**values)
+sim_settings = functools.partial(simulator_settings, "polymarket", INSTRUMENTS, seed=13, rate=300.0)
 
 
 def as_decimals(levels: BookLevels) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
