@@ -34,15 +34,10 @@ def arrow_column(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
         # the unscaled integers are the decimal's storage: build them at scale 0, read at the table's scale
         unscaled = pa.array(values, type=pa.decimal128(arrow_type.precision, 0))
         return unscaled.view(arrow_type)
-    if pa.types.is_large_list(arrow_type) or pa.types.is_list(arrow_type):
-        offsets = pa.array(
-            list(itertools.accumulate((len(value) for value in values), initial=0)),
-            type=pa.int64() if pa.types.is_large_list(arrow_type) else pa.int32(),
-        )
+    if pa.types.is_large_list(arrow_type):  # Iceberg lists are large lists in Arrow
+        offsets = pa.array(list(itertools.accumulate((len(value) for value in values), initial=0)), type=pa.int64())
         items = [item for value in values for item in value]
-        element = arrow_column(items, arrow_type.value_type)
-        list_class = pa.LargeListArray if pa.types.is_large_list(arrow_type) else pa.ListArray
-        return list_class.from_arrays(offsets, element, type=arrow_type)
+        return pa.LargeListArray.from_arrays(offsets, arrow_column(items, arrow_type.value_type), type=arrow_type)
     if pa.types.is_struct(arrow_type):
         fields = list(arrow_type)
         children = list(zip(*values, strict=True)) if values else [()] * len(fields)
