@@ -41,13 +41,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from streaming.simulator import binance_wire
 from streaming.simulator.books import SimBook
 from streaming.simulator.market import SimTrade
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim, http_json
 from streaming.venues import binance
 from streaming.venues.binance import (

@@ -103,7 +103,6 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
-from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 from websockets.protocol import State
@@ -111,6 +110,7 @@ from websockets.protocol import State
 from streaming.simulator import coinbase_wire as wire
 from streaming.simulator.books import SimBook
 from streaming.simulator.market import SimTrade, profile_of
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim
 from streaming.venues import coinbase
 

@@ -82,7 +82,6 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.exceptions import ConcurrencyError, ConnectionClosed
 from websockets.http11 import Response
@@ -92,6 +91,7 @@ from streaming.feeds.kalshi_keys import public_key_pem, resolve_key
 from streaming.simulator import kalshi_wire
 from streaming.simulator.kalshi_book import KalshiBook, LevelChange, cents_of, count_of
 from streaming.simulator.market import Market, SimTrade, profile_of
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim, http_json
 from streaming.venues import kalshi
 

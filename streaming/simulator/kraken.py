@@ -72,13 +72,13 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from streaming.simulator import kraken_wire
 from streaming.simulator.books import BookSnapshot, SimBook
 from streaming.simulator.market import SimTrade
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim
 from streaming.venues import kraken
 from streaming.venues.kraken import BOOK_DEPTHS, REST_TRADES_COUNT, REST_TRADES_PATH, TICKER_TRIGGERS

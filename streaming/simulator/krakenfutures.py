@@ -72,7 +72,6 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
-from websockets.asyncio.server import broadcast
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
@@ -80,6 +79,7 @@ from streaming.errors import ParseError
 from streaming.simulator import krakenfutures_wire as wire
 from streaming.simulator.books import SimBook, units
 from streaming.simulator.market import PRICE_DECIMALS, SimTrade, profile_of
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim
 from streaming.venues import krakenfutures
 

@@ -76,13 +76,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 from websockets.protocol import State
 
 from streaming.simulator import polymarket_wire
 from streaming.simulator.market import SimTrade
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.polymarket_wire import INVALID_OPERATION, PONG, ProbabilityBook, SimMarket
 from streaming.simulator.venue import Client, Refusal, Reply, Subscription, TruthFields, VenueSim
 from streaming.venues import polymarket

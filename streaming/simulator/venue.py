@@ -40,13 +40,15 @@ from http import HTTPStatus
 from typing import Any, TextIO
 from urllib.parse import parse_qs
 
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from streaming.simulator import outbox
 from streaming.simulator.market import Market, SimTrade
+from streaming.simulator.outbox import broadcast
 from streaming.simulator.scenario import Faults
 from ticklake.settings import Settings
 
@@ -550,6 +552,7 @@ class VenueSim(abc.ABC):
             )
 
     def _drop_slow_clients(self) -> None:
+        outbox.flush()  # the socket buffers count what this tick queued
         for client in self.clients:
             transport = client.connection.transport
             if transport.get_write_buffer_size() > MAX_PENDING_BYTES and not transport.is_closing():
