@@ -28,6 +28,7 @@ pytest: install
 
 bench: install
 	$(BIN)/python bench/parse_throughput.py
+	$(BIN)/python bench/floors.py
 	$(BIN)/python bench/stage_costs.py
 	$(BIN)/python bench/stage_costs.py --collector
 	$(BIN)/python bench/sim_throughput.py
