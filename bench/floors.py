@@ -5,7 +5,8 @@ one frame crosses the WebSocket and two messages cross Kafka and land in Parquet
 only that library work, each part as cheaply as the library allows, with values prepared in advance:
 
 * WebSocket: a server process frames pre-rendered trade frames (``websockets``' protocol, written in
-  bulk as the simulator's outbox does) and a ``websockets`` client receives them as bytes;
+  bulk as the simulator's outbox does); a ``websockets`` client receives them as bytes, and so does
+  the collector's bulk reader (:mod:`streaming.ws_reader`), which the floor counts;
 * JSON: ``orjson.loads`` of the frame (no field is read or checked);
 * Kafka: ``confluent-kafka`` produces a pre-encoded trade and raw-frame message per trade to the
   embedded broker, and consumes them back in batches; the producer's, the broker's and the consumer's
@@ -43,6 +44,7 @@ from streaming.broker import start_broker
 from streaming.simulator import binance_wire
 from streaming.simulator.market import Market
 from streaming.venues import binance
+from streaming.ws_reader import BulkReadConnection
 
 CORES = 2
 GOAL = 100_000
@@ -93,8 +95,8 @@ def serve_frames(port: int, count: int) -> None:
     asyncio.run(main())
 
 
-def websocket_floor(count: int) -> tuple[float, float]:
-    """(sender, receiver) CPU µs per frame."""
+def websocket_floor(count: int, bulk: bool) -> tuple[float, float]:
+    """(sender, receiver) CPU µs per frame; the receiver reads in bulk or with ``websockets``' ``recv``."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port), str(count)], stdout=subprocess.PIPE, text=True
@@ -104,7 +106,13 @@ def websocket_floor(count: int) -> tuple[float, float]:
         async def receive() -> float:
             for _ in range(100):
                 try:
-                    websocket = await connect(f"ws://127.0.0.1:{port}", max_size=2**24, ping_interval=None)
+                    websocket = await connect(
+                        f"ws://127.0.0.1:{port}",
+                        max_size=2**24,
+                        ping_interval=None,
+                        compression=None,
+                        create_connection=BulkReadConnection if bulk else None,
+                    )
                     break
                 except OSError:
                     await asyncio.sleep(0.1)
@@ -112,8 +120,13 @@ def websocket_floor(count: int) -> tuple[float, float]:
                 raise RuntimeError("the frame server did not start")
             async with websocket:
                 started = time.process_time()
-                for _ in range(count):
-                    await websocket.recv(decode=False)
+                if isinstance(websocket, BulkReadConnection):
+                    received = 0
+                    while received < count:
+                        received += len(await websocket.received())
+                else:
+                    for _ in range(count):
+                        await websocket.recv(decode=False)
                 return (time.process_time() - started) / count * 1e6
 
         receiver = asyncio.run(receive())
@@ -245,10 +258,11 @@ def main() -> None:
         return
     frames = sample_frames(args.trades)
     with tempfile.TemporaryDirectory(prefix="ticklake-floors-") as tmp:
-        sender, receiver = websocket_floor(args.trades)
+        websockets_receiver = websocket_floor(args.trades, bulk=False)[1]
+        sender, receiver = websocket_floor(args.trades, bulk=True)
         parts = {
             "WebSocket send (framing, bulk writes)": sender,
-            "WebSocket receive (websockets client)": receiver,
+            "WebSocket receive (bulk reader)": receiver,
             "JSON parse (orjson.loads)": json_floor(frames),
         }
         producer, broker, consumer = kafka_floor(frames, Path(tmp))
@@ -261,6 +275,8 @@ def main() -> None:
         batched = sum(kafka_floor(frames, Path(tmp), per_message=100))
     for label, micros in parts.items():
         print(f"{label:<40} {micros:6.2f} µs/trade")
+        if label == "WebSocket receive (bulk reader)":
+            print(f"{'  (websockets client recv, not counted)':<40} {websockets_receiver:6.2f} µs/trade")
     total = sum(parts.values())
     budget = CORES / GOAL * 1e6
     print(f"{'floor, libraries only':<40} {total:6.2f} µs/trade")

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidURI
 
 from streaming.errors import StreamingError
+from streaming.ws_reader import BulkReadConnection
 from ticklake.timeutil import now_ns
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ async def stream_frames(
                 max_size=2**24,
                 open_timeout=10,
                 close_timeout=2,
+                create_connection=BulkReadConnection,
             ) as websocket:
                 log.info("connected to %s (connection %s)", url, connection_id)
                 if on_connect is not None:
@@ -108,9 +110,8 @@ async def stream_frames(
                     helpers.append(asyncio.create_task(_watchdog(websocket, last_frame, stale_after)))
                 try:
                     seq = 0
-                    async for message in websocket:
-                        received = last_frame[0] = now_ns()
-                        data = message.encode() if isinstance(message, str) else bytes(message)
+                    async for received, data in _messages(websocket):
+                        last_frame[0] = received
                         yield Frame(connection_id, seq, received, data)
                         seq += 1
                         attempt = 0
@@ -131,6 +132,25 @@ async def stream_frames(
         log.warning("connection %s to %s lost (%s); reconnecting in %.2f s", connection_id, url, reason, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def _messages(websocket: ClientConnection) -> AsyncIterator[tuple[int, bytes]]:
+    """``(receive time, payload)`` of every message until the connection closes.
+
+    Read in bulk (:class:`~streaming.ws_reader.BulkReadConnection`), each stamped with the time its
+    bytes arrived; on a connection that compresses, by ``websockets``, stamped when taken.
+    """
+    if isinstance(websocket, BulkReadConnection) and websocket.bulk:
+        while True:
+            try:
+                batch = await websocket.received()
+            except ConnectionClosedOK:  # as websockets' iteration: a normal close ends it, an error raises
+                return
+            for message in batch:
+                yield message
+    else:
+        async for data in websocket:
+            yield now_ns(), data.encode() if isinstance(data, str) else bytes(data)
 
 
 async def _watchdog(websocket: ClientConnection, last_frame: list[int], stale_after: float) -> None:

@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from streaming.errors import StreamingError
 from streaming.transport import Backoff, Frame, stream_frames
+from streaming.ws_reader import BulkReadConnection
 
 TIMEOUT = 15.0
 FAST = Backoff(initial=0.01, maximum=0.05)
@@ -25,9 +26,15 @@ run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 @asynccontextmanager
-async def ws_server(handler: Callable[[ServerConnection], Awaitable[None]]) -> AsyncIterator[str]:
-    """A real WebSocket server on 127.0.0.1, on a free port; yields its URL."""
-    async with serve(handler, "127.0.0.1", 0) as server:
+async def ws_server(
+    handler: Callable[[ServerConnection], Awaitable[None]], compression: str | None = None
+) -> AsyncIterator[str]:
+    """A real WebSocket server on 127.0.0.1, on a free port; yields its URL.
+
+    Without compression (as the simulator and most venues) the transport reads frames in bulk; with
+    ``"deflate"`` it leaves them to websockets.
+    """
+    async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield f"ws://127.0.0.1:{port}/feed"
 
@@ -81,7 +88,8 @@ def test_backoff_is_deterministic_for_a_seed_and_jittered() -> None:
 # --- streaming -------------------------------------------------------------------------------------
 
 
-def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close() -> None:
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close(compression: str | None) -> None:
     connections = 0
 
     async def handler(ws: ServerConnection) -> None:
@@ -100,9 +108,10 @@ def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close() -
         async def on_connect(ws: ClientConnection) -> None:
             nonlocal calls
             calls += 1
+            bulk.append(isinstance(ws, BulkReadConnection) and ws.bulk)
             await ws.send("subscribe")
 
-        async with ws_server(handler) as url:
+        async with ws_server(handler, compression) as url:
             stream = stream_frames(
                 url,
                 backoff=FAST,
@@ -117,7 +126,9 @@ def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close() -
                 await stream.aclose()  # type: ignore[attr-defined]
         return frames, calls, connections
 
+    bulk: list[bool] = []
     frames, calls, connections = run(scenario)
+    assert bulk == [compression is None] * 3, "read in bulk unless the connection compresses"
     grouped = by_connection(frames)
     assert len(grouped) == 3, "three connections, each closed by the server after four frames"
     assert calls == 3 and connections == 3, "on_connect runs on every (re)connection"
@@ -137,7 +148,8 @@ def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close() -
     assert [f.connection_id for f in frames] == [i for i in ids for _ in range(4)], "in order"
 
 
-def test_reconnects_after_the_connection_is_dropped_abruptly() -> None:
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_reconnects_after_the_connection_is_dropped_abruptly(compression: str | None) -> None:
     connections = 0
 
     async def handler(ws: ServerConnection) -> None:
@@ -159,7 +171,7 @@ def test_reconnects_after_the_connection_is_dropped_abruptly() -> None:
             nonlocal calls
             calls += 1
 
-        async with ws_server(handler) as url:
+        async with ws_server(handler, compression) as url:
             stream = stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5, on_connect=on_connect)
             try:
                 frames: list[Frame] = []
@@ -181,7 +193,8 @@ def test_reconnects_after_the_connection_is_dropped_abruptly() -> None:
     assert [(f.seq, f.data) for f in second] == [(0, b"a"), (1, b"b"), (2, b"c")]
 
 
-def test_reconnects_when_the_server_refuses_then_recovers() -> None:
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_reconnects_when_the_server_refuses_then_recovers(compression: str | None) -> None:
     async def scenario() -> list[Frame]:
         attempts = 0
 
@@ -194,7 +207,7 @@ def test_reconnects_when_the_server_refuses_then_recovers() -> None:
             await ws.send("finally")
             await ws.wait_closed()
 
-        async with ws_server(handler) as url:
+        async with ws_server(handler, compression) as url:
             stream = stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5)
             try:
                 frames = await take(stream, 1)
@@ -217,7 +230,8 @@ def test_invalid_url_raises_streaming_error(url: str) -> None:
     run(scenario)
 
 
-def test_stop_ends_the_stream_after_the_current_frame() -> None:
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_stop_ends_the_stream_after_the_current_frame(compression: str | None) -> None:
     async def handler(ws: ServerConnection) -> None:
         # More frames than the test reads, but few enough to stay under the client's receive queue
         # limit: with a saturated queue, websockets waits out close_timeout (10 s) when closing.
@@ -228,7 +242,7 @@ def test_stop_ends_the_stream_after_the_current_frame() -> None:
     async def scenario() -> list[Frame]:
         stop = asyncio.Event()
         frames: list[Frame] = []
-        async with ws_server(handler) as url:
+        async with ws_server(handler, compression) as url:
             async for frame in stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5, stop=stop):
                 frames.append(frame)
                 if frame.seq == 4:
@@ -239,7 +253,8 @@ def test_stop_ends_the_stream_after_the_current_frame() -> None:
     assert [f.data for f in frames] == [b"0", b"1", b"2", b"3", b"4"]
 
 
-def test_stop_interrupts_the_reconnect_wait() -> None:
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_stop_interrupts_the_reconnect_wait(compression: str | None) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.close()
 
@@ -253,7 +268,7 @@ def test_stop_interrupts_the_reconnect_wait() -> None:
             stop.set()  # the server closes right away; the transport then waits to reconnect
 
         loop = asyncio.get_running_loop()
-        async with ws_server(handler) as url:
+        async with ws_server(handler, compression) as url:
             started = loop.time()
             frames = [
                 frame
