@@ -82,15 +82,19 @@ def split_frames(data: bytes, max_size: int) -> tuple[list[tuple[int, int, int, 
 
 
 def frame_size(data: bytes) -> int:
-    """How many bytes the frame starting ``data`` takes in all (14, a header's most, if not yet known)."""
+    """How many bytes to wait for before the frame starting ``data`` can be read further.
+
+    The whole frame's size once its header is in; until then, the size of the header (so a frame
+    shorter than the longest header is never left waiting for bytes that are not coming).
+    """
     if len(data) < 2:
-        return 14
+        return 2
     length = data[1] & 0x7F
     if length < 126:
         return 2 + length
     header = 4 if length == 126 else 10
     if len(data) < header:
-        return 14
+        return header
     return header + int.from_bytes(data[2:header])
 
 
