@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
+import ipaddress
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 from testkit import run_bounded
@@ -124,6 +132,60 @@ def test_messages_of_every_shape_arrive_in_order_and_pings_are_answered() -> Non
     assert bulk
     assert messages[:4] == [b"first", b"\x00\x01binary", big, b"fragmented text"]
     assert messages[4:] == [f"m{n}".encode() for n in range(5000)]
+
+
+def tls_contexts(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, and a client context trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ssl.create_default_context(cafile=str(cert_file))
+
+
+def test_messages_are_read_in_bulk_over_tls_as_from_a_real_venue(tmp_path: Path) -> None:
+    server_tls, client_tls = tls_contexts(tmp_path)
+    big = bytes(range(256)) * 2048  # 512 KiB: many TLS records
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.send(big)
+        await connection.send(["over ", "tls"])
+        await asyncio.wait_for(await connection.ping(), 5)
+        for number in range(3000):
+            connection.protocol.send_text(f"t{number}".encode())
+        connection.send_data()
+        await connection.wait_closed()
+
+    async def main() -> tuple[bool, list[bytes]]:
+        async with serve(handler, "127.0.0.1", 0, ssl=server_tls, compression=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with connect(
+                f"wss://127.0.0.1:{port}/", ssl=client_tls, create_connection=BulkReadConnection, max_size=2**24
+            ) as client:
+                assert isinstance(client, BulkReadConnection)
+                return client.bulk, await drain(client, 3002)
+
+    bulk, messages = run(main)
+    assert bulk
+    assert messages == [big, b"over tls"] + [f"t{n}".encode() for n in range(3000)]
 
 
 def test_arrival_times_are_stamped_when_the_bytes_arrive() -> None:
