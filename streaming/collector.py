@@ -457,6 +457,7 @@ class Collector:
             headers=self.feed.headers,
             app_ping=self.feed.app_ping,
             stale_after=self.settings.ws_stale_seconds,
+            compression=self.settings.ws_compression,
             stop=stop,
         ):
             self.handle(frame)

@@ -64,6 +64,7 @@ async def stream_frames(
     headers: Callable[[], dict[str, str]] | None = None,
     app_ping: tuple[str, float] | None = None,
     stale_after: float | None = None,
+    compression: bool = False,
     stop: asyncio.Event | None = None,
     rng: random.Random | None = None,
 ) -> AsyncIterator[Frame]:
@@ -79,6 +80,9 @@ async def stream_frames(
         app_ping: ``(text, seconds)``: send this text message that often, for venues that want an
             application-level ping besides the WebSocket one (Polymarket's ``PING``).
         stale_after: Reconnect when no frame arrived for this many seconds (a venue gone silent).
+        compression: Offer ``permessage-deflate``. Without it (the default) frames are read in bulk
+            (:mod:`streaming.ws_reader`); a venue that accepts the offer sends compressed frames,
+            which ``websockets`` inflates and reads one by one.
         stop: When set, the stream ends after the next frame (or cancel the consuming task).
         rng: Randomness for jitter (seedable in tests).
 
@@ -99,6 +103,7 @@ async def stream_frames(
                 max_size=2**24,
                 open_timeout=10,
                 close_timeout=2,
+                compression="deflate" if compression else None,
                 create_connection=BulkReadConnection,
             ) as websocket:
                 log.info("connected to %s (connection %s)", url, connection_id)

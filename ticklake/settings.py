@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     ws_stale_seconds: float = Field(
         default=30.0, gt=0, description="Reconnect when a connection has carried no frame for this long."
     )
+    ws_compression: bool = Field(
+        default=False,
+        description="Offer permessage-deflate to the venues: less bandwidth, more CPU (a compressed "
+        "connection's frames are inflated and read by websockets, not in bulk).",
+    )
 
     # --- bronze sink ---------------------------------------------------------------------------
     sink_batch_rows: int = Field(default=100_000, ge=1, description="Commit when a table's batch has this many rows.")

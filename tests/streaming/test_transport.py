@@ -26,15 +26,13 @@ run = functools.partial(run_bounded, timeout=TIMEOUT)
 
 
 @asynccontextmanager
-async def ws_server(
-    handler: Callable[[ServerConnection], Awaitable[None]], compression: str | None = None
-) -> AsyncIterator[str]:
-    """A real WebSocket server on 127.0.0.1, on a free port; yields its URL.
+async def ws_server(handler: Callable[[ServerConnection], Awaitable[None]]) -> AsyncIterator[str]:
+    """A real WebSocket server on 127.0.0.1, on a free port, that compresses if asked; yields its URL.
 
-    Without compression (as the simulator and most venues) the transport reads frames in bulk; with
-    ``"deflate"`` it leaves them to websockets.
+    The tests run both ways: the transport not offering compression (the default: frames read in
+    bulk) and offering it (``compression=True``: frames inflated and read by websockets).
     """
-    async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
+    async with serve(handler, "127.0.0.1", 0, compression="deflate") as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield f"ws://127.0.0.1:{port}/feed"
 
@@ -88,8 +86,8 @@ def test_backoff_is_deterministic_for_a_seed_and_jittered() -> None:
 # --- streaming -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close(compression: str | None) -> None:
+@pytest.mark.parametrize("compression", [False, True])
+def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close(compression: bool) -> None:
     connections = 0
 
     async def handler(ws: ServerConnection) -> None:
@@ -111,12 +109,13 @@ def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close(com
             bulk.append(isinstance(ws, BulkReadConnection) and ws.bulk)
             await ws.send("subscribe")
 
-        async with ws_server(handler, compression) as url:
+        async with ws_server(handler) as url:
             stream = stream_frames(
                 url,
                 backoff=FAST,
                 ping_interval=5,
                 ping_timeout=5,
+                compression=compression,
                 on_connect=on_connect,
                 rng=random.Random(1),
             )
@@ -128,7 +127,7 @@ def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close(com
 
     bulk: list[bool] = []
     frames, calls, connections = run(scenario)
-    assert bulk == [compression is None] * 3, "read in bulk unless the connection compresses"
+    assert bulk == [not compression] * 3, "read in bulk unless the transport asked for compression"
     grouped = by_connection(frames)
     assert len(grouped) == 3, "three connections, each closed by the server after four frames"
     assert calls == 3 and connections == 3, "on_connect runs on every (re)connection"
@@ -148,8 +147,8 @@ def test_frames_carry_connection_id_and_sequence_and_reconnect_after_a_close(com
     assert [f.connection_id for f in frames] == [i for i in ids for _ in range(4)], "in order"
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-def test_reconnects_after_the_connection_is_dropped_abruptly(compression: str | None) -> None:
+@pytest.mark.parametrize("compression", [False, True])
+def test_reconnects_after_the_connection_is_dropped_abruptly(compression: bool) -> None:
     connections = 0
 
     async def handler(ws: ServerConnection) -> None:
@@ -171,8 +170,10 @@ def test_reconnects_after_the_connection_is_dropped_abruptly(compression: str | 
             nonlocal calls
             calls += 1
 
-        async with ws_server(handler, compression) as url:
-            stream = stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5, on_connect=on_connect)
+        async with ws_server(handler) as url:
+            stream = stream_frames(
+                url, backoff=FAST, ping_interval=5, ping_timeout=5, compression=compression, on_connect=on_connect
+            )
             try:
                 frames: list[Frame] = []
                 async for frame in stream:
@@ -193,8 +194,8 @@ def test_reconnects_after_the_connection_is_dropped_abruptly(compression: str | 
     assert [(f.seq, f.data) for f in second] == [(0, b"a"), (1, b"b"), (2, b"c")]
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-def test_reconnects_when_the_server_refuses_then_recovers(compression: str | None) -> None:
+@pytest.mark.parametrize("compression", [False, True])
+def test_reconnects_when_the_server_refuses_then_recovers(compression: bool) -> None:
     async def scenario() -> list[Frame]:
         attempts = 0
 
@@ -207,8 +208,8 @@ def test_reconnects_when_the_server_refuses_then_recovers(compression: str | Non
             await ws.send("finally")
             await ws.wait_closed()
 
-        async with ws_server(handler, compression) as url:
-            stream = stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5)
+        async with ws_server(handler) as url:
+            stream = stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5, compression=compression)
             try:
                 frames = await take(stream, 1)
             finally:
@@ -230,8 +231,8 @@ def test_invalid_url_raises_streaming_error(url: str) -> None:
     run(scenario)
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-def test_stop_ends_the_stream_after_the_current_frame(compression: str | None) -> None:
+@pytest.mark.parametrize("compression", [False, True])
+def test_stop_ends_the_stream_after_the_current_frame(compression: bool) -> None:
     async def handler(ws: ServerConnection) -> None:
         # More frames than the test reads, but few enough to stay under the client's receive queue
         # limit: with a saturated queue, websockets waits out close_timeout (10 s) when closing.
@@ -242,8 +243,10 @@ def test_stop_ends_the_stream_after_the_current_frame(compression: str | None) -
     async def scenario() -> list[Frame]:
         stop = asyncio.Event()
         frames: list[Frame] = []
-        async with ws_server(handler, compression) as url:
-            async for frame in stream_frames(url, backoff=FAST, ping_interval=5, ping_timeout=5, stop=stop):
+        async with ws_server(handler) as url:
+            async for frame in stream_frames(
+                url, backoff=FAST, ping_interval=5, ping_timeout=5, compression=compression, stop=stop
+            ):
                 frames.append(frame)
                 if frame.seq == 4:
                     stop.set()
@@ -253,8 +256,8 @@ def test_stop_ends_the_stream_after_the_current_frame(compression: str | None) -
     assert [f.data for f in frames] == [b"0", b"1", b"2", b"3", b"4"]
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-def test_stop_interrupts_the_reconnect_wait(compression: str | None) -> None:
+@pytest.mark.parametrize("compression", [False, True])
+def test_stop_interrupts_the_reconnect_wait(compression: bool) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.close()
 
@@ -268,7 +271,7 @@ def test_stop_interrupts_the_reconnect_wait(compression: str | None) -> None:
             stop.set()  # the server closes right away; the transport then waits to reconnect
 
         loop = asyncio.get_running_loop()
-        async with ws_server(handler, compression) as url:
+        async with ws_server(handler) as url:
             started = loop.time()
             frames = [
                 frame
@@ -277,6 +280,7 @@ def test_stop_interrupts_the_reconnect_wait(compression: str | None) -> None:
                     backoff=Backoff(initial=60.0, maximum=60.0),
                     ping_interval=5,
                     ping_timeout=5,
+                    compression=compression,
                     on_connect=on_connect,
                     stop=stop,
                 )

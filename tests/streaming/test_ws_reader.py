@@ -324,6 +324,8 @@ def test_reading_pauses_at_the_high_water_mark_and_resumes_when_taken() -> None:
 
 
 def test_a_compressing_connection_is_read_by_websockets_through_the_transport() -> None:
+    """With ``compression=True`` the transport offers deflate; a server that takes it gets websockets' reader."""
+
     async def handler(connection: ServerConnection) -> None:
         for number in range(50):
             await connection.send(f"compressed {number} " * 20)
@@ -337,7 +339,12 @@ def test_a_compressing_connection_is_read_by_websockets_through_the_transport() 
     async def main() -> list[bytes]:
         async with ws_server(handler, compression="deflate") as url:
             stream = stream_frames(
-                url, backoff=Backoff(0.01, 0.05), ping_interval=20, ping_timeout=20, on_connect=on_connect
+                url,
+                backoff=Backoff(0.01, 0.05),
+                ping_interval=20,
+                ping_timeout=20,
+                compression=True,
+                on_connect=on_connect,
             )
             frames = []
             async for frame in stream:

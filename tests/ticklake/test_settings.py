@@ -199,3 +199,12 @@ def test_no_binance_book_channel_from_the_environment(monkeypatch: pytest.Monkey
     assert load_settings().binance_book_channel is None
     monkeypatch.setenv("TICKLAKE_BINANCE_BOOK_CHANNEL", "depth")
     assert load_settings().binance_book_channel == "depth"
+
+
+def test_ws_compression_is_off_by_default_and_refuses_a_non_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().ws_compression is False
+    monkeypatch.setenv("TICKLAKE_WS_COMPRESSION", "true")
+    assert load_settings().ws_compression is True
+    monkeypatch.setenv("TICKLAKE_WS_COMPRESSION", "deflate please")
+    with pytest.raises(ConfigError, match="TICKLAKE_WS_COMPRESSION"):
+        load_settings()
