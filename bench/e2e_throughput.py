@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +27,13 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from benchkit import cpu_seconds, free_port, peak_rss_mb
 from pyiceberg.table import Table
 
 from streaming.broker import start_broker
 from ticklake.lake import open_catalog
 from ticklake.processes import stop_process
 from ticklake.settings import load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stage_lags_ms(table: Table) -> dict[str, list[float]]:
@@ -59,20 +53,6 @@ def stage_lags_ms(table: Table) -> dict[str, list[float]]:
                     lags["bus -> commit"].append((committed_ns - ingest) / 1e6)
                     lags["total"].append((committed_ns - event) / 1e6)
     return {stage: sorted(values) for stage, values in lags.items()}
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The peak resident memory of a live process (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a live process has used so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def main() -> None:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from benchkit import binance_trade_frames, cpu_seconds, free_port
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from websockets.asyncio.client import connect
@@ -41,8 +40,6 @@ from websockets.asyncio.server import ServerConnection, serve
 from contracts.avro_writer import record_encoder
 from contracts.records import Trade
 from streaming.broker import start_broker
-from streaming.simulator import binance_wire
-from streaming.simulator.market import Market
 from streaming.venues import binance
 from streaming.ws_reader import BulkReadConnection
 
@@ -51,30 +48,9 @@ GOAL = 100_000
 """Trades per second the issue asks for; the budget per trade is ``CORES / GOAL`` seconds."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def sample_frames(count: int) -> list[bytes]:
-    """Binance combined-stream trade frames exactly as the simulator renders them."""
-    market = Market(seed=1, instruments=["BTC-USDT"])
-    start = 1_790_000_000_000
-    return [
-        binance_wire.combined_frame(market.next_trade("BTC-USDT", start + i), "trade").encode() for i in range(count)
-    ]
-
-
 def serve_frames(port: int, count: int) -> None:
     """Child process: send ``count`` frames to the first client, framed in bulk; print the CPU per frame."""
-    frames = sample_frames(1000)
+    frames = binance_trade_frames(1000)
 
     async def handler(connection: ServerConnection) -> None:
         started = time.process_time()
@@ -256,7 +232,7 @@ def main() -> None:
     if args.serve:
         serve_frames(*args.serve)
         return
-    frames = sample_frames(args.trades)
+    frames = binance_trade_frames(args.trades)
     with tempfile.TemporaryDirectory(prefix="ticklake-floors-") as tmp:
         websockets_receiver = websocket_floor(args.trades, bulk=False)[1]
         sender, receiver = websocket_floor(args.trades, bulk=True)

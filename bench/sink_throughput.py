@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import tempfile
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
+from benchkit import free_port
 from confluent_kafka import Producer
 from rich.progress import Progress
 
@@ -34,12 +34,6 @@ from ticklake.settings import load_settings
 
 INSTRUMENTS = (("BTC-USDT", "BTCUSDT"), ("ETH-USDT", "ETHUSDT"), ("SOL-USDT", "SOLUSDT"))
 START_NS = 1_790_000_000_000_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def load(producer: Producer, trades_topic: str, raw_topic: str, count: int) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from benchkit import binance_trade_frames
 from confluent_kafka import Producer
 
 from contracts.avro_reader import record_reader
@@ -221,11 +222,7 @@ def main() -> None:
 
 
 def stages() -> None:
-    market = Market(seed=1, instruments=["BTC-USDT"])
-    frames = [
-        binance_wire.combined_frame(market.next_trade("BTC-USDT", 1_790_000_000_000 + i), "trade").encode()
-        for i in range(N)
-    ]
+    frames = binance_trade_frames(N)
     parsed = [binance.parse(frame, 1) for frame in frames]
     trades = [p.records[0] for p in parsed]
     total = 0.0

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidURI
@@ -115,13 +115,14 @@ async def stream_frames(
                     helpers.append(asyncio.create_task(_watchdog(websocket, last_frame, stale_after)))
                 try:
                     seq = 0
-                    async for received, data in _messages(websocket):
-                        last_frame[0] = received
-                        yield Frame(connection_id, seq, received, data)
-                        seq += 1
+                    async for batch in _batches(websocket):
                         attempt = 0
-                        if stop.is_set():
-                            return
+                        for received, data in batch:
+                            last_frame[0] = received
+                            yield Frame(connection_id, seq, received, data)
+                            seq += 1
+                            if stop.is_set():
+                                return
                 finally:
                     for helper in helpers:
                         helper.cancel()
@@ -139,23 +140,22 @@ async def stream_frames(
             await asyncio.wait_for(stop.wait(), timeout=delay)
 
 
-async def _messages(websocket: ClientConnection) -> AsyncIterator[tuple[int, bytes]]:
-    """``(receive time, payload)`` of every message until the connection closes.
+async def _batches(websocket: ClientConnection) -> AsyncIterator[Iterable[tuple[int, bytes]]]:
+    """``(receive time, payload)`` of every message until the connection closes, as they come.
 
-    Read in bulk (:class:`~streaming.ws_reader.BulkReadConnection`), each stamped with the time its
-    bytes arrived; on a connection that compresses, by ``websockets``, stamped when taken.
+    Read in bulk (:class:`~streaming.ws_reader.BulkReadConnection`): everything queued at once, each
+    stamped with the time its bytes arrived (one step of this generator per batch, not per message).
+    On a connection that compresses, by ``websockets``: one message at a time, stamped when taken.
     """
     if isinstance(websocket, BulkReadConnection) and websocket.bulk:
         while True:
             try:
-                batch = await websocket.received()
+                yield await websocket.received()
             except ConnectionClosedOK:  # as websockets' iteration: a normal close ends it, an error raises
                 return
-            for message in batch:
-                yield message
     else:
         async for data in websocket:
-            yield now_ns(), data.encode() if isinstance(data, str) else bytes(data)
+            yield ((now_ns(), data.encode() if isinstance(data, str) else bytes(data)),)
 
 
 async def _watchdog(websocket: ClientConnection, last_frame: list[int], stale_after: float) -> None:
